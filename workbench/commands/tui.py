@@ -30,4 +30,4 @@ def run_tui(db: str | Path, config: str | Path | None = None) -> int:
         app.run()
     finally:
         store.close()
-    return 0
+    return app.return_code or 0  # e.g. 129 when the terminal hung up

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.core.answers import parse_number
 from workbench.core.errors import ConfigError, InputError, StoreError
 from workbench.core.store import Store, loads, now_iso
 
@@ -50,8 +51,6 @@ class Problem:
             return "gsm8k"
         if source in MATH_STYLE_SOURCES:
             return "math"
-        from workbench.core.answers import parse_number  # local: answers is heavier
-
         return "gsm8k" if parse_number(self.answer) is not None else "math"
 
     @property

@@ -11,6 +11,7 @@ from textual.message import Message
 
 from workbench.core.experiments.playground import PreviewResult
 from workbench.core.perturb import perturb_variables, plan_perturbation
+from workbench.core.pricing import format_usd
 from workbench.core.prompts import PromptTemplate, RenderedPrompt
 
 PREVIEW_SEED = 0  # the preview and Try use the same plan for a problem
@@ -90,7 +91,7 @@ def rendered_content(rendered: RenderedPrompt) -> Content:
 
 
 def cost_text(value: float | None) -> str:
-    return "?" if value is None else f"${value:.4f}"
+    return format_usd(value, missing="?")
 
 
 def short_id(problem_id: str, width: int = 16) -> str:
