@@ -85,12 +85,13 @@ async def bare_loop(
 
 
 async def engine_run(base_url: str, n: int, concurrency: int, tag: str, workdir: Path) -> Result:
-    from workbench.core.engine import Engine
+    from workbench.core.engine.engine import Engine
+    from workbench.core.engine.events import Event
+    from workbench.core.engine.items import WorkItem, item_key
     from workbench.core.providers.base import Message, ModelRequest
     from workbench.core.providers.registry import ProviderRegistry
     from workbench.core.settings import ProviderSettings, Settings
     from workbench.core.store import Store
-    from workbench.core.work import Event, WorkItem, item_key
 
     settings = Settings(
         providers={
@@ -126,9 +127,9 @@ async def engine_run(base_url: str, n: int, concurrency: int, tag: str, workdir:
         for i in range(n)
     ]
     start, cpu = time.perf_counter(), time.process_time()
-    status = await engine.run_items(run_id, items)
+    end = await engine.run_items(run_id, items)
     result = _result(n, time.perf_counter() - start, time.process_time() - cpu)
-    assert status == "done", (status, engine.last_error)
+    assert end.status == "done", end
     totals = store.run_totals(run_id)
     assert totals.n_ok == n and totals.n_cache_hits == 0, totals
     await registry.aclose()

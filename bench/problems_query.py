@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench.core.problems import (
+from workbench.core.library.problems import (
     ProblemFilter,
     count_problems,
     distinct_values,

@@ -30,12 +30,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from tests.problem_fixtures import fill_library
-from workbench.app import WorkbenchApp, make_app
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import open_store
-from workbench.screens.problems import ProblemsScreen
-from workbench.widgets.problem_table import ProblemTable
+from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.screens.problems import ProblemsScreen
+from workbench.tui.widgets.problem_table import ProblemTable
 
 ROUNDS = 5
 SIZE = (120, 40)

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench.core.sandbox import Limits, _unshare_prefix, run_code, run_many  # noqa: E402
+from workbench.core.sandbox.supervisor import Limits, _unshare_prefix, run_code, run_many  # noqa: E402
 
 TRIVIAL = "def solution():\n    return 6 * 7\n"
 SYMPY = "import sympy as sp\ndef solution():\n    return sp.sqrt(8) / 4\n"

@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.trace_data import build_recovery_run  # noqa: E402
 from workbench.core.store import Store  # noqa: E402
-from workbench.core.traces import TraceFilter, load_trace, trace_index  # noqa: E402
+from workbench.core.views.traces import TraceFilter, load_trace, trace_index  # noqa: E402
 
 K = 10
 
@@ -52,10 +52,10 @@ def core_numbers(store: Store, run_id: int) -> None:
 
 
 async def screen_numbers(db: Path, run_id: int) -> None:
-    from workbench.app import make_app
     from workbench.core.providers.registry import ProviderRegistry
     from workbench.core.settings import Settings
-    from workbench.screens.traces import TracesScreen
+    from workbench.tui.app import make_app
+    from workbench.tui.screens.traces import TracesScreen
 
     settings = Settings()
     store = Store(db)

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.core.engine import Engine, RetryPolicy
+from workbench.core.engine.engine import Engine, RetryPolicy
+from workbench.core.engine.events import Event
+from workbench.core.engine.items import WorkItem, item_key
 from workbench.core.providers.base import (
     Completion,
     Continuation,
@@ -27,7 +29,6 @@ from workbench.core.providers.base import (
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Price, ProviderSettings, Settings
 from workbench.core.store import Store
-from workbench.core.work import Event, WorkItem, item_key
 
 # (request, attempt number for this prompt) -> response text, or raise ProviderError
 Script = Callable[[ModelRequest, int], str]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core import analysis as an
-from workbench.core import comparisons
+from workbench.core.analysis import comparisons
+from workbench.core.analysis import rates as an
+from workbench.core.analysis.stats import bootstrap_diff, histogram, mcnemar_exact, wilson
 from workbench.core.settings import BinSettings
-from workbench.core.stats import bootstrap_diff, histogram, mcnemar_exact, wilson
 from workbench.core.store import Store, now_iso
 
 # -- pure statistics --------------------------------------------------------

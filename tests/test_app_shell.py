@@ -11,14 +11,14 @@ import pytest
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Static
 
-from workbench.app import SECTIONS, WorkbenchApp, make_app
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, now_iso, open_store
-from workbench.screens.dialogs import ChoiceDialog, ConfirmDialog, TextInputDialog
-from workbench.screens.help import HelpScreen
-from workbench.screens.home import HomeScreen
-from workbench.screens.palette import register_command, registered_commands
+from workbench.tui.app import SECTIONS, WorkbenchApp, make_app
+from workbench.tui.dialogs import ChoiceDialog, ConfirmDialog, TextInputDialog
+from workbench.tui.palette import register_command, registered_commands
+from workbench.tui.screens.help import HelpScreen
+from workbench.tui.screens.home import HomeScreen
 
 SIZE = (120, 40)
 
@@ -91,7 +91,7 @@ async def test_home_summary_counts_problems(store: Store) -> None:
 
 
 def test_home_summary_counts_read_as_english() -> None:
-    from workbench.screens.home import WorkspaceSummary, render_summary
+    from workbench.tui.screens.home import WorkspaceSummary, render_summary
 
     one = render_summary(WorkspaceSummary("wb.db", 5, n_sets=1, n_prompts=1))
     assert "1[/b] problem set ·" in one and "1[/b] prompt\n" in one
@@ -133,7 +133,7 @@ async def test_help_lists_current_screen_bindings(store: Store) -> None:
 
 
 async def test_every_binding_has_an_id_and_description() -> None:
-    from workbench.screens.problems import ProblemsScreen
+    from workbench.tui.screens.problems import ProblemsScreen
 
     for owner in (WorkbenchApp, HomeScreen, ProblemsScreen, HelpScreen, ConfirmDialog):
         for binding in owner.__dict__.get("BINDINGS", []):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.engine_fakes import FakeProvider, add_toy_problems, make_engine
 from workbench.core.experiments.runner import load_experiment_config, run_experiment
-from workbench.core.grading import GRADER_NAME
+from workbench.core.grading.grader import GRADER_NAME
 from workbench.core.providers.base import ModelRequest
 
 SAMPLES = 5

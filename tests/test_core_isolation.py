@@ -46,7 +46,7 @@ def core_modules() -> list[str]:
 def test_core_modules_found() -> None:
     names = core_modules()
     assert "workbench.core.store" in names
-    assert "workbench.core.latex_text" in names
+    assert "workbench.core.text.latex" in names
 
 
 def test_core_never_imports_textual_or_rich() -> None:

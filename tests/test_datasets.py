@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
-from workbench.core.datasets import (
+from workbench.cli.main import main
+from workbench.core.errors import InputError
+from workbench.core.library.datasets import (
     SAMPLES_DIR,
     import_dataset,
     import_samples,
     load_sample_model_solutions,
 )
-from workbench.core.errors import InputError
-from workbench.core.problems import get_problem
+from workbench.core.library.problems import get_problem
 from workbench.core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

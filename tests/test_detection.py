@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.core.detection import (
+from workbench.core.grading.detection import (
     Detection,
     changed_quantities,
     detect_recovery,

@@ -17,7 +17,14 @@ from tests.engine_fakes import (
     new_run,
     provider_settings,
 )
-from workbench.core.cache import hash_request_text, request_json_text
+from workbench.core.engine.cache import hash_request_text, request_json_text
+from workbench.core.engine.events import (
+    ItemFinished,
+    LimitChanged,
+    RetryScheduled,
+    RunStats,
+    StageStarted,
+)
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
 from workbench.core.providers.base import (
     Continuation,
@@ -29,7 +36,6 @@ from workbench.core.providers.base import (
 )
 from workbench.core.settings import Price
 from workbench.core.store import Store, dumps
-from workbench.core.work import ItemFinished, LimitChanged, RetryScheduled, RunStats, StageStarted
 
 PRICE = {"fake:m1": Price(input=1.0, output=2.0)}
 
@@ -72,8 +78,8 @@ async def test_run_writes_calls_and_samples_and_counts_after_commit(tmp_path: Pa
             assert row is not None and row["status"] == "done"
 
     rec.hooks.append(committed)
-    status = await engine.run_items(run_id, items(20), budget_usd=None)
-    assert status == "done"
+    end = await engine.run_items(run_id, items(20), budget_usd=None)
+    assert end.status == "done" and end.error is None
     assert provider.calls == 20
     samples = store.samples(run_id)
     assert len(samples) == 20 and {s["status"] for s in samples} == {"done"}
@@ -96,7 +102,7 @@ async def test_cache_hit_sends_nothing_and_costs_nothing(tmp_path: Path) -> None
     first = new_run(store)
     await engine.run_items(first, items(5))
     second = new_run(store, "again")
-    assert await engine.run_items(second, items(5)) == "done"
+    assert (await engine.run_items(second, items(5))).status == "done"
     assert provider.calls == 5  # counted at the provider: no request for the second run
     hits = store.query("SELECT * FROM calls WHERE run_id=?", (second,))
     assert all(h["cache_hit"] == 1 and h["cost_usd"] == 0 and h["cached_from"] for h in hits)
@@ -126,7 +132,7 @@ async def test_retries_honour_retry_after_then_succeed(tmp_path: Path) -> None:
     rec = Recorder()
     engine, store = make_engine(tmp_path, FakeProvider(script=script), sleeps=sleeps, recorder=rec)
     run_id = new_run(store)
-    assert await engine.run_items(run_id, items(1)) == "done"
+    assert (await engine.run_items(run_id, items(1))).status == "done"
     assert sleeps and all(d >= 0.5 for d in sleeps) and len(sleeps) == 2
     call = store.query_one("SELECT * FROM calls WHERE run_id=?", (run_id,))
     assert call is not None and call["attempts"] == 3 and call["status"] == "ok"
@@ -143,13 +149,14 @@ async def test_backoff_grows_with_full_jitter_and_attempts_are_bounded(tmp_path:
         tmp_path, provider, sleeps=sleeps, ps=provider_settings(max_attempts=5)
     )
     run_id = new_run(store)
-    assert await engine.run_items(run_id, items(1)) == "failed"
+    end = await engine.run_items(run_id, items(1))
+    assert end.status == "failed"
     assert provider.calls == 5 and len(sleeps) == 4
     caps = [min(0.05, 0.01 * 2**i) for i in range(4)]
     assert all(0 <= d <= c for d, c in zip(sleeps, caps, strict=True))
     sample = store.samples(run_id)[0]
     assert sample["status"] == "error" and sample["payload"]["error_kind"] == "server"
-    assert "boom" in (engine.last_error or "")
+    assert "boom" in (end.error or "")
 
 
 async def test_non_retryable_fails_fast_with_provider_message(tmp_path: Path) -> None:
@@ -159,7 +166,7 @@ async def test_non_retryable_fails_fast_with_provider_message(tmp_path: Path) ->
     provider = FakeProvider(script=script)
     engine, store = make_engine(tmp_path, provider)
     run_id = new_run(store)
-    assert await engine.run_items(run_id, items(3)) == "failed"
+    assert (await engine.run_items(run_id, items(3))).status == "failed"
     assert provider.calls == 3  # one attempt each
     call = store.query_one("SELECT * FROM calls WHERE run_id=?", (run_id,))
     assert call is not None and call["error"] == "bad_request 400: max_tokens is too large"
@@ -172,9 +179,10 @@ async def test_auth_error_stops_the_run(tmp_path: Path) -> None:
     provider = FakeProvider(script=script)
     engine, store = make_engine(tmp_path, provider, ps=provider_settings(max_concurrency=1))
     run_id = new_run(store)
-    assert await engine.run_items(run_id, items(10)) == "failed"
+    end = await engine.run_items(run_id, items(10))
+    assert end.status == "failed"
     assert provider.calls == 1
-    assert "invalid api key" in (engine.last_error or "")
+    assert "invalid api key" in (end.error or "")
 
 
 async def test_per_attempt_timeout(tmp_path: Path) -> None:
@@ -183,7 +191,7 @@ async def test_per_attempt_timeout(tmp_path: Path) -> None:
         tmp_path, provider, ps=provider_settings(timeout_s=0.05, max_attempts=2)
     )
     run_id = new_run(store)
-    assert await engine.run_items(run_id, items(1)) == "failed"
+    assert (await engine.run_items(run_id, items(1))).status == "failed"
     call = store.query_one("SELECT * FROM calls WHERE run_id=?", (run_id,))
     assert call is not None and call["error_kind"] == "timeout" and call["attempts"] == 2
 
@@ -201,7 +209,7 @@ async def test_errors_are_never_cached(tmp_path: Path) -> None:
     await engine.run_items(new_run(store), items(2))
     fail["on"] = False
     run_id = new_run(store, "b")
-    assert await engine.run_items(run_id, items(2)) == "done"
+    assert (await engine.run_items(run_id, items(2))).status == "done"
     assert provider.calls == 4
     assert store.run_totals(run_id).n_cache_hits == 0
 
@@ -217,10 +225,10 @@ async def test_errored_items_rerun_and_replace_their_sample(tmp_path: Path) -> N
     provider = FakeProvider(script=script)
     engine, store = make_engine(tmp_path, provider)
     run_id = new_run(store)
-    assert await engine.run_items(run_id, items(3)) == "failed"
+    assert (await engine.run_items(run_id, items(3))).status == "failed"
     old = store.samples(run_id, status="error")[0]
     fail["on"] = False
-    assert await engine.run_items(run_id, items(3)) == "done"
+    assert (await engine.run_items(run_id, items(3))).status == "done"
     assert provider.calls == 4  # only the errored item went out again
     new = next(s for s in store.samples(run_id) if s["item_key"] == old["item_key"])
     assert new["id"] == old["id"] and new["status"] == "done"
@@ -235,11 +243,11 @@ async def test_budget_cap_stops_before_passing_the_cap(tmp_path: Path) -> None:
     )
     run_id = new_run(store)
     # worst case per item: (question chars/4 + 1 + 100 output) * 1000 / 1e6 ~= $0.104
-    status = await engine.run_items(run_id, items(20), budget_usd=0.2)
-    assert status == "stopped: budget"
+    end = await engine.run_items(run_id, items(20), budget_usd=0.2)
+    assert end.status == "stopped: budget"
     assert 0 < provider.calls < 20
     assert store.run_totals(run_id).cost_usd <= 0.2
-    assert "budget" in (engine.last_error or "")
+    assert "budget" in (end.error or "")
 
 
 async def test_capped_run_with_unpriced_model_refuses_to_start(tmp_path: Path) -> None:
@@ -281,7 +289,7 @@ async def test_concurrency_ceiling_and_user_limit(tmp_path: Path) -> None:
     engine.set_limit("fake", 1)
     assert provider.gate is not None
     provider.gate.set()
-    assert await task == "done"
+    assert (await task).status == "done"
     assert any(isinstance(e, LimitChanged) and e.reason == "user" for e in rec.events)
     assert engine.limits() == {"fake@http://fake.invalid/v1": 1}
 
@@ -308,7 +316,7 @@ def test_cancel_from_another_thread_keeps_finished_work(tmp_path: Path) -> None:
             return await original(request, timeout=timeout)
 
         provider.complete = complete  # type: ignore[method-assign]
-        results.append(await engine.run_items(run_id, items(10)))
+        results.append((await engine.run_items(run_id, items(10))).status)
 
     thread = threading.Thread(target=lambda: asyncio.run(main()))
     thread.start()
@@ -328,7 +336,7 @@ def test_pause_holds_requests_until_resume(tmp_path: Path) -> None:
     engine.pause()
     results: list[str] = []
     thread = threading.Thread(
-        target=lambda: results.append(asyncio.run(engine.run_items(run_id, items(5))))
+        target=lambda: results.append(asyncio.run(engine.run_items(run_id, items(5))).status)
     )
     thread.start()
     rec.wait_for(lambda e: isinstance(e, RunStats) and e.paused)

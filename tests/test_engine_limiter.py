@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from workbench.core.limiter import FAILED, OK, RATE_LIMITED, AdaptiveLimiter, LimitChange
+from workbench.core.engine.limiter import FAILED, OK, RATE_LIMITED, AdaptiveLimiter, LimitChange
 
 
 def make(**kw: object) -> tuple[AdaptiveLimiter, list[LimitChange]]:
@@ -105,7 +105,7 @@ async def test_rpm_cap_spaces_requests_with_a_fake_clock(monkeypatch: pytest.Mon
         slept.append(d)
         now[0] += d
 
-    monkeypatch.setattr("workbench.core.limiter.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("workbench.core.engine.limiter.asyncio.sleep", fake_sleep)
     limiter, _ = make(ceiling=10, rpm=2, clock=lambda: now[0])
     for _ in range(3):
         limiter.release(await limiter.acquire(), OK)
@@ -121,7 +121,7 @@ async def test_tpm_cap_counts_tokens_and_refunds_unused(monkeypatch: pytest.Monk
         slept.append(d)
         now[0] += d
 
-    monkeypatch.setattr("workbench.core.limiter.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("workbench.core.engine.limiter.asyncio.sleep", fake_sleep)
     limiter, _ = make(ceiling=10, tpm=600, clock=lambda: now[0])
     limiter.release(await limiter.acquire(500), OK)
     limiter.settle_tokens(500, 100)  # only 100 used: 400 back

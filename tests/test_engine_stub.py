@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 
 from tests.stub_server import StubServer
-from workbench.core.engine import Engine, RetryPolicy
+from workbench.core.engine.engine import Engine, RetryPolicy
+from workbench.core.engine.events import LimitChanged
+from workbench.core.engine.items import WorkItem, item_key
 from workbench.core.providers.base import Message, ModelRequest
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import ProviderSettings, Settings
 from workbench.core.store import Store
-from workbench.core.work import LimitChanged, WorkItem, item_key
 
 KEY_ENV = "WB_ENGINE_TEST_KEY"
 SECRET = "sk-wbtest-RECOGNISABLE-7f3a9c1e5b"
@@ -68,7 +69,7 @@ async def test_retryable_faults_are_retried(
     engine, store, registry = make(tmp_path, stub_server)
     stub_server.fail_next(2, fault, retry_after=0 if fault == "rate_limit" else None)
     run_id = store.create_run("t", "test", {})
-    assert await engine.run_items(run_id, work(1)) == "done"
+    assert (await engine.run_items(run_id, work(1))).status == "done"
     call = store.query_one("SELECT * FROM calls WHERE run_id=?", (run_id,))
     assert call is not None and call["attempts"] == 3 and call["status"] == "ok"
     assert stub_server.total == 3 and stub_server.paid == 1
@@ -81,7 +82,7 @@ async def test_hang_past_timeout_is_retried(tmp_path: Path, stub_server: StubSer
     engine, store, registry = make(tmp_path, stub_server, timeout_s=2.0)
     stub_server.fail_next(1, "hang")
     run_id = store.create_run("t", "test", {})
-    assert await engine.run_items(run_id, work(1)) == "done"
+    assert (await engine.run_items(run_id, work(1))).status == "done"
     call = store.query_one("SELECT attempts FROM calls WHERE run_id=?", (run_id,))
     assert call == {"attempts": 2}
     await registry.aclose()
@@ -93,7 +94,7 @@ async def test_bad_request_fails_fast_with_the_provider_message(
     engine, store, registry = make(tmp_path, stub_server)
     stub_server.fail_next(1, "status", status=400, message="max_tokens must be positive")
     run_id = store.create_run("t", "test", {})
-    assert await engine.run_items(run_id, work(1)) == "failed"
+    assert (await engine.run_items(run_id, work(1))).status == "failed"
     call = store.query_one("SELECT * FROM calls WHERE run_id=?", (run_id,))
     assert call is not None and call["attempts"] == 1 and call["error_kind"] == "bad_request"
     assert "max_tokens must be positive" in call["error"]
@@ -107,10 +108,10 @@ async def test_cache_hit_sends_no_request(
 ) -> None:
     engine, store, registry = make(tmp_path, stub_server, kind)
     first = store.create_run("a", "test", {})
-    assert await engine.run_items(first, work(3)) == "done"
+    assert (await engine.run_items(first, work(3))).status == "done"
     assert stub_server.total == 3
     second = store.create_run("b", "test", {})
-    assert await engine.run_items(second, work(3)) == "done"
+    assert (await engine.run_items(second, work(3))).status == "done"
     assert stub_server.total == 3  # counted at the stub: nothing went out
     totals = store.run_totals(second)
     assert totals.n_cache_hits == 3 and totals.cost_usd == 0
@@ -124,7 +125,7 @@ async def test_429_episode_halves_the_limit_once(tmp_path: Path, stub_server: St
     stub_server.latency = 0.05
     stub_server.fail_next(8, "rate_limit", retry_after=0)
     run_id = store.create_run("t", "test", {})
-    assert await engine.run_items(run_id, work(8)) == "done"
+    assert (await engine.run_items(run_id, work(8))).status == "done"
     # eight concurrent 429s are one episode: one halving, 8 -> 4
     backoffs = [c for c in changes if c.reason == "429 backoff"]
     assert [c.limit for c in backoffs] == [4]

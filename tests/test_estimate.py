@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.trace_data import build_recovery_run
-from workbench.core.estimate import estimate_items, output_history
-from workbench.core.pricing import PriceTable
+from workbench.core.engine.items import WorkItem
+from workbench.core.engine.pricing import PriceTable
+from workbench.core.experiments.estimate import estimate_items, output_history
 from workbench.core.providers.base import Message, ModelRequest
 from workbench.core.settings import Price, Settings
 from workbench.core.store import Store
-from workbench.core.work import WorkItem
 
 PRICES = PriceTable.load(Settings(pricing={"stub:completer": Price(input=1.0, output=4.0)}))
 
@@ -77,7 +77,7 @@ def test_unpriced_is_never_zero(tmp_path: Path) -> None:
 def test_follow_on_stages_are_projected_from_the_first() -> None:
     from types import SimpleNamespace
 
-    from workbench.core.estimate import project_pending
+    from workbench.core.experiments.estimate import project_pending
 
     config = SimpleNamespace(completer="stub:completer", k=3, max_tokens=50, perturber="p:q")
     first = items(4, "p:q", stage="perturb", max_tokens=20)

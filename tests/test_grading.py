@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.grader_pool import shared_pool
-from workbench.core.grading import (
+from workbench.core.grading.grader import (
     GRADER_NAME,
     Grade,
     extract_answer,
@@ -18,6 +17,7 @@ from workbench.core.grading import (
     grade_many,
     store_grades,
 )
+from workbench.core.grading.pool import shared_pool
 from workbench.core.store import Store, now_iso
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -152,7 +152,7 @@ def test_math500_extracted_answers_all_grade_equal() -> None:
     assert not failures
     assert all(g.method.startswith("boxed") for g in grades)
     # and the same 500 pairs through the worker processes (the full path), in parallel
-    from workbench.core.answers import last_boxed
+    from workbench.core.grading.answers import last_boxed
 
     outcomes = shared_pool().run([(last_boxed(r["solution"]) or "", r["answer"]) for r in rows], 30)
     assert [o.status for o in outcomes] == ["ok"] * len(rows)

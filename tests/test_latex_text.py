@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.latex_text import latex_to_text, strip_calc_annotations
+from workbench.core.text.latex import latex_to_text, strip_calc_annotations
 
 MATH500 = (
     Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "math500" / "test.jsonl"

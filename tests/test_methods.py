@@ -15,12 +15,12 @@ import pytest
 
 from tests.stub_server import StubReply, StubServer
 from tests.stub_wire import last_user_text
-from workbench.core.engine import Engine, RetryPolicy
-from workbench.core.experiments.methods import MethodsExperiment
-from workbench.core.experiments.methods_post import VOTE
-from workbench.core.experiments.methods_report import format_table
+from workbench.core.engine.engine import Engine, RetryPolicy
+from workbench.core.experiments.methods.experiment import MethodsExperiment
+from workbench.core.experiments.methods.post import VOTE
+from workbench.core.experiments.methods.report import format_table
 from workbench.core.experiments.runner import load_experiment_config, run_experiment
-from workbench.core.grading import GRADER_NAME
+from workbench.core.grading.grader import GRADER_NAME
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import ProviderSettings, Settings
 from workbench.core.store import Store
@@ -214,7 +214,7 @@ async def test_three_methods_vote_and_selection(tmp_path: Path, stub_server: Stu
         "no_code": 1,
     }
     assert "vote" in format_table(summary)
-    from workbench.core.report import run_report
+    from workbench.core.experiments.report import run_report
 
     (rows,) = [v for k, v in run_report(store, run_id).items() if k.startswith("methods")]
     assert [(r.row, r.correct) for r in rows][:4] == [
@@ -339,10 +339,10 @@ async def test_self_consistency_shared_plan_and_reflection(
 
 def test_bundled_program_examples_run_and_give_their_gold_answers() -> None:
     """The worked PAL examples in the templates are real programs with the right answers."""
-    from workbench.core.experiments.methods_parse import extract_code
-    from workbench.core.experiments.methods_prompts import bundled_source
-    from workbench.core.prompts import parse_template
-    from workbench.core.sandbox import run_many
+    from workbench.core.experiments.methods.parse import extract_code
+    from workbench.core.experiments.methods.prompts import bundled_source
+    from workbench.core.prompts.templates import parse_template
+    from workbench.core.sandbox.supervisor import run_many
 
     golds = {
         "methods-pal-gsm8k": ["20", "18", "15"],

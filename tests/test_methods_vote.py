@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from workbench.core.experiments.methods_parse import cot_answer, extract_code, extract_plan
-from workbench.core.experiments.methods_post import PostOptions, _resolve
-from workbench.core.experiments.methods_vote import (
+from workbench.core.experiments.methods.parse import cot_answer, extract_code, extract_plan
+from workbench.core.experiments.methods.post import PostOptions, _resolve
+from workbench.core.experiments.methods.vote import (
     cross_method_vote,
     grader_equivalence,
     majority_vote,

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from tests.stub_server import StubReply, StubServer
-from workbench.core.engine import Engine
+from workbench.core.engine.engine import Engine
 from workbench.core.errors import InputError
-from workbench.core.experiments.base import ProblemSelection
 from workbench.core.experiments.playground import (
     PerturbPreview,
     PerturbPreviewConfig,
     final_results,
 )
-from workbench.core.perturb import (
+from workbench.core.library.problems import ProblemSelection
+from workbench.core.perturb.plan import (
     ANSWER_LEAKED,
     LEAKED_LABEL,
     REWROTE_OTHER_STEPS,
@@ -37,7 +37,7 @@ from workbench.core.perturb import (
     truncate,
     validate_perturbation,
 )
-from workbench.core.prompts import load_default
+from workbench.core.prompts.templates import load_default
 from workbench.core.providers.base import ModelRequest
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import ProviderSettings, Settings

@@ -9,14 +9,14 @@ import pytest
 from textual.widgets import OptionList
 
 from tests.trace_data import build_calibration_run, build_recovery_run
-from workbench.app import WorkbenchApp, make_app
-from workbench.core.plot_data import PLOTS, recovery_by_bin
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
-from workbench.screens.dialogs import ChoiceDialog
-from workbench.screens.plots import PlotsScreen
-from workbench.widgets.plot_panels import PlotPanel
+from workbench.core.views.plots import PLOTS, recovery_by_bin
+from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.dialogs import ChoiceDialog
+from workbench.tui.screens.plots import PlotsScreen
+from workbench.tui.widgets.plot_panels import PlotPanel
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from workbench.core.engine.pricing import PriceTable, base_model_name, shipped_prices
 from workbench.core.errors import ConfigError
-from workbench.core.pricing import PriceTable, base_model_name, shipped_prices
 from workbench.core.providers.base import Usage
 from workbench.core.settings import Price, parse_settings
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.datasets import import_samples
 from workbench.core.errors import InputError, StoreError
-from workbench.core.experiments.base import ProblemSelection
-from workbench.core.problems import (
+from workbench.core.library.datasets import import_samples
+from workbench.core.library.problems import (
     ProblemFilter,
+    ProblemSelection,
     count_problems,
     create_problem_set,
     delete_problem_set,

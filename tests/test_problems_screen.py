@@ -10,16 +10,16 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
 from tests.problem_fixtures import fill_library
-from workbench.app import WorkbenchApp, make_app
-from workbench.core.problems import problem_set_ids
+from workbench.core.library.problems import problem_set_ids
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, open_store
-from workbench.screens.dialogs import TextInputDialog
-from workbench.screens.problems import PAGE_SIZE, ProblemsScreen
-from workbench.screens.problems_state import ViewState, parse_sample_request, validate_set_name
-from workbench.widgets.problem_detail import ProblemDetail
-from workbench.widgets.problem_table import ProblemTable
+from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.dialogs import TextInputDialog
+from workbench.tui.screens.problems import PAGE_SIZE, ProblemsScreen
+from workbench.tui.screens.problems_state import ViewState, parse_sample_request, validate_set_name
+from workbench.tui.widgets.problem_detail import ProblemDetail
+from workbench.tui.widgets.problem_table import ProblemTable
 
 SIZE = (120, 40)
 N_PROBLEMS = 450  # more than two pages, so paging is exercised

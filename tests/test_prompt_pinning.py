@@ -7,22 +7,23 @@ from pathlib import Path
 
 import workbench.core.experiments  # noqa: F401  (registers every kind)
 from tests.engine_fakes import FakeProvider, add_toy_problems, make_engine
-from workbench.commands.run import _config_for
+from workbench.cli.run import _config_for
 from workbench.core.errors import ErrorKind, ProviderError
-from workbench.core.experiments.base import prompt_fields, registry
+from workbench.core.experiments.base import prompt_fields
+from workbench.core.experiments.kinds import KINDS
 from workbench.core.experiments.runner import (
     load_experiment_config,
     pin_like,
     pin_prompts,
     run_experiment,
 )
-from workbench.core.prompt_store import (
+from workbench.core.prompts.templates import default_source
+from workbench.core.prompts.versions import (
     latest_version,
     pinned_versions,
     resolve_version,
     save_version,
 )
-from workbench.core.prompts import default_source
 from workbench.core.providers.base import ModelRequest
 from workbench.core.store import Store, dumps, now_iso
 
@@ -180,10 +181,10 @@ def test_bare_names_resolve_to_pins_inside_a_pinned_block(tmp_path: Path) -> Non
 
 def test_every_prompt_field_of_every_kind_holds_references() -> None:
     """The naming convention only catches fields that really hold prompt references."""
-    found = {kind: prompt_fields(cls.config_model) for kind, cls in sorted(registry().items())}
+    found = {kind: prompt_fields(cls.config_model) for kind, cls in sorted(KINDS.items())}
     assert found["recovery"] == ["continue_prompt", "judge_prompt", "perturb_prompt"]
     assert found["calibration"] == ["prompt"] and found["methods"] == ["prompts"]
-    for cls in registry().values():
+    for cls in KINDS.values():
         for name in prompt_fields(cls.config_model):
             annotation = str(cls.config_model.model_fields[name].annotation)
             assert "str" in annotation, (cls.kind, name, annotation)

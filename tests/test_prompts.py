@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main as prompts_main
+from workbench.cli.main import main as prompts_main
 from workbench.core.errors import InputError, StoreError
-from workbench.core.prompt_store import (
+from workbench.core.perturb.taxonomy import get_error_type, load_taxonomy, parse_taxonomy
+from workbench.core.prompts.templates import (
+    DEFAULT_NAMES,
+    list_defaults,
+    load_default,
+    parse_template,
+)
+from workbench.core.prompts.versions import (
     export_prompts,
     get_version,
     import_prompts,
@@ -19,9 +26,7 @@ from workbench.core.prompt_store import (
     seed_defaults,
     versions,
 )
-from workbench.core.prompts import DEFAULT_NAMES, list_defaults, load_default, parse_template
 from workbench.core.store import Store
-from workbench.core.taxonomy import get_error_type, load_taxonomy, parse_taxonomy
 
 SIMPLE = """+++
 name = "simple"

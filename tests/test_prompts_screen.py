@@ -11,14 +11,14 @@ import pytest
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from tests.stub_server import StubReply, StubServer
-from workbench.app import WorkbenchApp, make_app
-from workbench.core.prompt_store import versions
+from workbench.core.prompts.versions import versions
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Price, ProviderSettings, Settings
 from workbench.core.store import Store, dumps, now_iso, open_store
-from workbench.screens.dialogs import TextInputDialog
-from workbench.screens.prompts import PromptsScreen
-from workbench.widgets.step_diff import StepDiff
+from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.dialogs import TextInputDialog
+from workbench.tui.screens.prompts import PromptsScreen
+from workbench.tui.widgets.step_diff import StepDiff
 
 SIZE = (120, 40)
 MODEL = "stub:tiny"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from workbench.core import analysis as an
+from workbench.core.analysis import rates as an
 from workbench.core.providers.base import (
     Completion,
     Continuation,
@@ -287,7 +287,7 @@ def test_recovery_rates_match_the_configured_truth(world: Any) -> None:
     samples = store.samples(run_id, "continue")
     assert {s["payload"].get("continuation") for s in samples} == {"prefill"}
     assert all("recovery_kind" in s["payload"] for s in samples)
-    from workbench.core.taxonomy import load_taxonomy
+    from workbench.core.perturb.taxonomy import load_taxonomy
 
     assert {s["payload"]["error_type"] for s in samples} <= {e.id for e in load_taxonomy()}
 
@@ -376,7 +376,7 @@ def test_calibration_on_policy_and_beside_straight_shot(world: Any) -> None:
     assert parents <= {o.sample_id for o in shot if o.correct is False}
 
     # recovery beside the completer's own straight-shot rate, on the same problems
-    from workbench.core.report import run_report
+    from workbench.core.experiments.report import run_report
 
     rec = run(
         store,
@@ -472,7 +472,7 @@ def test_truth_holds_over_real_http_with_faults(
     """The same script behind the loopback stub, spoken to by the real Anthropic adapter
     (continuation emulated in the user turn), with 429s and 500s on the way."""
     from tests.stub_server import StubReply
-    from workbench.core.engine import Engine, RetryPolicy
+    from workbench.core.engine.engine import Engine, RetryPolicy
     from workbench.core.settings import ProviderSettings
 
     script = Script()

@@ -14,7 +14,7 @@ import pytest
 
 from tests.engine_fakes import add_toy_problems
 from tests.stub_server import StubServer
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

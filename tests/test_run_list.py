@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.core.grading import Grade, store_grades
-from workbench.core.run_list import run_headline
+from workbench.core.grading.grader import Grade, store_grades
 from workbench.core.store import Store, now_iso
+from workbench.core.views.runs import run_headline
 
 
 def test_headline_counts_no_answer_as_wrong_and_leaves_timeouts_out(tmp_path: Path) -> None:

@@ -9,16 +9,16 @@ from textual.widgets import Button, DataTable, Input, Label, Select
 
 from tests.problem_fixtures import fill_library
 from tests.stub_server import StubServer
-from workbench.app import WorkbenchApp, make_app
 from workbench.core.providers.registry import ProviderRegistry
-from workbench.core.run_list import list_runs
 from workbench.core.settings import Price, ProviderSettings, Settings
 from workbench.core.store import Store
-from workbench.screens.dialogs import ConfirmDialog
-from workbench.screens.monitor import MonitorScreen
-from workbench.screens.run_builder import RunBuilderScreen
-from workbench.screens.runs import RunsScreen
-from workbench.widgets.meters import RunMeters, fmt_usd
+from workbench.core.views.runs import list_runs
+from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.dialogs import ConfirmDialog
+from workbench.tui.screens.monitor import MonitorScreen
+from workbench.tui.screens.run_builder import RunBuilderScreen
+from workbench.tui.screens.runs import RunsScreen
+from workbench.tui.widgets.meters import RunMeters, fmt_usd
 
 KEY_ENV = "WB_RUNS_TEST_KEY"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.sandbox import Limits, SandboxResult, run_code, run_many
+from workbench.core.sandbox.supervisor import Limits, SandboxResult, run_code, run_many
 from workbench.core.store import Store
 
 FAST = Limits(wall_s=10, cpu_s=3)
@@ -292,7 +292,7 @@ def test_answer_text_of_values() -> None:
     import numpy as np
     import sympy as sp
 
-    from workbench.core.sandbox_values import answer_text, describe, to_jsonable
+    from workbench.core.sandbox.values import answer_text, describe, to_jsonable
 
     x = sp.symbols("x")
     cases = [

@@ -14,10 +14,10 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.problem_fixtures import fill_library
-from workbench.app import WorkbenchApp, make_app
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, open_store
+from workbench.tui.app import WorkbenchApp, make_app
 
 SIZE = (120, 40)
 SnapCompare = Callable[..., bool]
@@ -76,7 +76,7 @@ def test_run_builder_shows_the_focused_field(snap_compare: SnapCompare, workspac
     app = build(workspace)
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        from workbench.screens.run_builder import RunBuilderScreen
+        from workbench.tui.screens.run_builder import RunBuilderScreen
 
         await settle(pilot)
         for key in ("3", "n", "tab", "tab", "tab", "2"):  # onto "limit", typing 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.steps import join_steps, math_spans, step_offsets, stepify
+from workbench.core.library.steps import join_steps, math_spans, step_offsets, stepify
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/datasets not present")

@@ -6,7 +6,7 @@ import io
 import os
 import pty
 
-from workbench.app import terminal_hung_up
+from workbench.tui.app import terminal_hung_up
 
 
 def test_a_live_terminal_is_not_hung_up_and_a_closed_one_is() -> None:

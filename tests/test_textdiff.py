@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from workbench.core.textdiff import changed_fraction, new_text, old_text, tokenize, word_diff
+from workbench.core.text.diff import changed_fraction, new_text, old_text, tokenize, word_diff
 
 
 def test_single_number_change() -> None:

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
-from workbench.commands.demo import prepare_demo
-from workbench.core.datasets import SAMPLES_DIR, import_samples
+from workbench.cli.demo import prepare_demo
+from workbench.cli.main import main
 from workbench.core.errors import InputError
-from workbench.core.grading import GRADER_NAME
-from workbench.core.plot_data import solve_rate_hist
-from workbench.core.problems import ProblemFilter, query_problems
-from workbench.core.run_list import list_runs
+from workbench.core.experiments.published_traces import GSM8K_GPT3, import_traces, load_rows
+from workbench.core.grading.grader import GRADER_NAME
+from workbench.core.library.datasets import SAMPLES_DIR, import_samples
+from workbench.core.library.problems import ProblemFilter, query_problems
 from workbench.core.store import Store, open_store
-from workbench.core.trace_import import GSM8K_GPT3, import_traces, load_rows
-from workbench.core.traces import TraceFilter, load_trace, trace_index
+from workbench.core.views.plots import solve_rate_hist
+from workbench.core.views.runs import list_runs
+from workbench.core.views.traces import TraceFilter, load_trace, trace_index
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "gsm8k"
 FIELDS = ("6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification")

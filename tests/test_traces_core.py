@@ -9,7 +9,7 @@ import pytest
 from tests.trace_data import build_recovery_run
 from workbench.core.errors import StoreError
 from workbench.core.store import Store
-from workbench.core.traces import (
+from workbench.core.views.traces import (
     TraceFilter,
     add_label,
     filter_choices,

@@ -8,14 +8,14 @@ import pytest
 from textual.widgets import Button, Select
 
 from tests.trace_data import build_recovery_run
-from workbench.app import WorkbenchApp, make_app
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
-from workbench.core.traces import TraceFilter, labels_for, trace_ids
-from workbench.screens.dialogs import TextInputDialog
-from workbench.screens.trace_dialogs import LabelDialog, TraceFilterDialog
-from workbench.screens.traces import TracesScreen
+from workbench.core.views.traces import TraceFilter, labels_for, trace_ids
+from workbench.tui.app import WorkbenchApp, make_app
+from workbench.tui.dialogs import TextInputDialog
+from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
+from workbench.tui.screens.traces import TracesScreen
 
 
 @pytest.fixture

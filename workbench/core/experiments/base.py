@@ -15,25 +15,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workbench.core.engine.items import WorkItem
+from workbench.core.library.problems import ProblemSelection
 from workbench.core.store import Store
-from workbench.core.work import WorkItem
-
-
-class ProblemSelection(BaseModel):
-    """Which problems a run uses: a named problem set, or a filter over the library."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    set: str | None = None  # a named problem set
-    dataset: str | None = None
-    source: str | None = None
-    ids: tuple[str, ...] = ()
-    level: tuple[int, ...] = ()
-    subject: tuple[str, ...] = ()
-    bin: str | None = None  # difficulty bin, with bin_model
-    bin_model: str | None = None
-    limit: int | None = Field(default=None, ge=1)
-    seed: int = 0  # sampling seed when limit is set
 
 
 class ExperimentConfig(BaseModel):
@@ -91,19 +75,6 @@ class Experiment(ABC):
     def summarise(self, store: Store, run_id: int) -> dict[str, Any]:
         """Headline numbers for the run (accuracy, recovery rate, ...)."""
         return {}
-
-
-_REGISTRY: dict[str, type[Experiment]] = {}
-
-
-def register(cls: type[Experiment]) -> type[Experiment]:
-    """Class decorator: make an experiment kind available to configs."""
-    _REGISTRY[cls.kind] = cls
-    return cls
-
-
-def registry() -> dict[str, type[Experiment]]:
-    return dict(_REGISTRY)
 
 
 ContinuationChoice = Literal["raw", "prefill", "emulate", "auto"]

@@ -13,15 +13,16 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from workbench.core import analysis
-from workbench.core.experiments.base import Experiment, ExperimentConfig, register
-from workbench.core.grading import GRADER_NAME, grade_many, store_grades
-from workbench.core.problems import selected_problems
-from workbench.core.prompt_store import resolve_version
-from workbench.core.prompts import PromptTemplate
+from workbench.core.analysis import rates as analysis
+from workbench.core.engine.items import WorkItem, item_key
+from workbench.core.experiments.base import Experiment, ExperimentConfig
+from workbench.core.grading.grader import GRADER_NAME, grade_many, store_grades
+from workbench.core.library.problems import selected_problems
+from workbench.core.prompts.templates import PromptTemplate
+from workbench.core.prompts.versions import resolve_version
+from workbench.core.providers.base import split_model_ref
 from workbench.core.settings import BinSettings, Settings
 from workbench.core.store import Store
-from workbench.core.work import WorkItem, item_key, split_model_ref
 
 SOLVE = "solve"
 SOLVER_ROLE = analysis.SOLVER_ROLE
@@ -49,7 +50,6 @@ class CalibrationConfig(ExperimentConfig):
         return v
 
 
-@register
 class CalibrationExperiment(Experiment):
     kind: ClassVar[str] = "calibration"
     config_model: ClassVar[type[ExperimentConfig]] = CalibrationConfig

@@ -17,9 +17,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from workbench.core.engine.items import WorkItem, item_key
 from workbench.core.errors import InputError
-from workbench.core.experiments.base import Experiment, ExperimentConfig, register
-from workbench.core.perturb import (
+from workbench.core.experiments.base import Experiment, ExperimentConfig
+from workbench.core.library.problems import find_problem, select_problems
+from workbench.core.perturb.plan import (
     TruncateStrategy,
     check_and_truncate,
     payload_for,
@@ -27,10 +29,9 @@ from workbench.core.perturb import (
     plan_perturbation,
     retry_after_invalid,
 )
-from workbench.core.problems import find_problem, select_problems
-from workbench.core.prompt_store import resolve_version
+from workbench.core.prompts.versions import resolve_version
+from workbench.core.providers.base import split_model_ref
 from workbench.core.store import Store, dumps, loads, now_iso
-from workbench.core.work import WorkItem, item_key, split_model_ref
 
 KIND = "perturb-preview"
 FIRST_STAGE = "perturb"
@@ -55,7 +56,6 @@ def retry_stage(attempt: int) -> str:
     return FIRST_STAGE if attempt == 1 else f"retry-{attempt - 1}"
 
 
-@register
 class PerturbPreview(Experiment):
     kind = KIND
     config_model = PerturbPreviewConfig

@@ -20,25 +20,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workbench.core.engine import BUDGET, CANCELLED, DONE, FAILED, Engine, EventListener
+from workbench.core.engine.engine import Engine, EventListener
+from workbench.core.engine.events import RunFinished
+from workbench.core.engine.session import RunEnd
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.experiments.base import (
     Experiment,
     ExperimentConfig,
     prompt_fields,
-    registry,
 )
-from workbench.core.prompt_store import current_pins, pinned_versions, resolve_version
+from workbench.core.experiments.kinds import KINDS
+from workbench.core.prompts.versions import current_pins, pinned_versions, resolve_version
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
+from workbench.core.status import RunStatus
 from workbench.core.store import Store, dumps
-from workbench.core.work import RunFinished
-
-
-def _kinds() -> dict[str, type[Experiment]]:
-    import workbench.core.experiments  # noqa: F401  (registers every kind)
-
-    return registry()
 
 
 def load_experiment_config(path_or_dict: str | Path | Mapping[str, Any]) -> ExperimentConfig:
@@ -56,7 +52,7 @@ def load_experiment_config(path_or_dict: str | Path | Mapping[str, Any]) -> Expe
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read: {exc}") from None
-    kinds = _kinds()
+    kinds = KINDS
     kind = data.get("kind")
     if not isinstance(kind, str) or not kind:
         raise ConfigError(f"{source}: kind: missing (one of: {', '.join(sorted(kinds))})")
@@ -74,7 +70,7 @@ def load_experiment_config(path_or_dict: str | Path | Mapping[str, Any]) -> Expe
 
 
 def make_experiment(config: ExperimentConfig, settings: Settings) -> Experiment:
-    cls = _kinds().get(config.kind)
+    cls = KINDS.get(config.kind)
     if cls is None:
         raise ConfigError(f"unknown experiment kind '{config.kind}'")
     experiment = cls(config)
@@ -144,9 +140,9 @@ async def _run_stages(
     db: Store,
     run_id: int,
     retry_keys: set[str] | None,
-) -> tuple[str, str | None]:
-    """Each stage's items through the engine, then its post-processing; (status, error)."""
-    status, error = DONE, None
+) -> RunEnd:
+    """Each stage's items through the engine, then its post-processing."""
+    end = RunEnd(RunStatus.DONE)
     budget = experiment.config.budget_usd
     for stage in experiment.stages():
         items = list(experiment.items(stage, db, run_id))
@@ -154,11 +150,11 @@ async def _run_stages(
             items = [i for i in items if i.key in retry_keys]
         result = await engine.run_items(run_id, items, budget_usd=budget)
         experiment.after_stage(stage, db, run_id)  # grade what is stored, even if partial
-        if result in (CANCELLED, BUDGET):
-            return result, engine.last_error
-        if result == FAILED and status == DONE:
-            status, error = FAILED, engine.last_error
-    return status, error
+        if result.status.stopped_early:
+            return result
+        if result.status is RunStatus.FAILED and end.status is RunStatus.DONE:
+            end = result  # later stages still run; the first failure is what the run reports
+    return end
 
 
 async def run_experiment(
@@ -195,7 +191,7 @@ async def run_experiment(
             try:
                 config = _pinned_config(db, run_id, config)
             except WorkbenchError as exc:  # e.g. the config names a prompt that is gone
-                db.set_run_status(run_id, FAILED, error=str(exc))
+                db.set_run_status(run_id, RunStatus.FAILED, error=str(exc))
                 raise
         experiment = make_experiment(config, settings)
         if engine is None:
@@ -205,20 +201,22 @@ async def run_experiment(
         retry_keys = (
             {s["item_key"] for s in db.samples(run_id, status="error")} if retry_failed else None
         )
-        db.set_run_status(run_id, "running")
+        db.set_run_status(run_id, RunStatus.RUNNING)
         try:
             with pinned_versions(config.prompt_pins or {}):
-                status, error = await _run_stages(experiment, engine, db, run_id, retry_keys)
+                end = await _run_stages(experiment, engine, db, run_id, retry_keys)
         except BaseException as exc:
             message = str(exc) or type(exc).__name__
             final = (
-                CANCELLED if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError) else FAILED
+                RunStatus.CANCELLED
+                if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+                else RunStatus.FAILED
             )
             db.set_run_status(run_id, final, error=message)
             engine.emit(RunFinished(run_id, final, message))
             raise
-        db.set_run_status(run_id, status, error=error)
-        engine.emit(RunFinished(run_id, status, error))
+        db.set_run_status(run_id, end.status, error=end.error)
+        engine.emit(RunFinished(run_id, end.status, end.error))
         return run_id
     finally:
         db.close()

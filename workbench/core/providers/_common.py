@@ -28,6 +28,7 @@ from workbench.core.providers.base import (
     ToolCall,
     ToolSpec,
 )
+from workbench.core.redact import redact_text
 from workbench.core.settings import ProviderSettings
 
 #: module-level transport choice for the OpenAI / Anthropic SDK clients
@@ -73,10 +74,9 @@ def require_key(env_vars: Sequence[str]) -> str:
 
 
 def redact(text: str, secret: str | None) -> str:
-    """Remove a key from text that might echo it (some 401 bodies do)."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-    return text
+    """Remove keys from text that might echo one (some 401 bodies do): the adapter's own
+    key and every other the shared redactor knows."""
+    return redact_text(text, secret)
 
 
 def one_line(text: str, limit: int = 300) -> str:

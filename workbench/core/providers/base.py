@@ -237,3 +237,11 @@ class Provider(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release HTTP clients / model handles."""
+
+
+def split_model_ref(ref: str) -> tuple[str, str]:
+    """``"provider:model"`` -> (provider, model); the model part may contain ':' too."""
+    provider, sep, model = ref.partition(":")
+    if not sep or not provider or not model:
+        raise ConfigError(f"model '{ref}' must be written provider:model (e.g. local:gemma-3-270m)")
+    return provider, model

@@ -2,20 +2,53 @@
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
 from workbench.core.errors import ConfigError
-from workbench.core.providers.base import Provider
+from workbench.core.providers.base import Provider, split_model_ref
 from workbench.core.settings import ProviderSettings, Settings
-from workbench.core.work import split_model_ref
 
-#: adapter module for each provider kind; each module exposes ``build(name, settings)``
-ADAPTER_MODULES = {
-    "anthropic": "workbench.core.providers.anthropic",
-    "openai": "workbench.core.providers.openai",
-    "cohere": "workbench.core.providers.cohere",
-    "openai-compatible": "workbench.core.providers.openai_compatible",
-    "local": "workbench.core.providers.local",
+# Each builder imports its adapter when first used: an SDK is only loaded for a provider
+# that a workspace actually calls (cohere alone takes about a second to import).
+
+
+def _build_anthropic(name: str, ps: ProviderSettings) -> Provider:
+    from workbench.core.providers import anthropic
+
+    return anthropic.build(name, ps)
+
+
+def _build_openai(name: str, ps: ProviderSettings) -> Provider:
+    from workbench.core.providers import openai
+
+    return openai.build(name, ps)
+
+
+def _build_cohere(name: str, ps: ProviderSettings) -> Provider:
+    from workbench.core.providers import cohere
+
+    return cohere.build(name, ps)
+
+
+def _build_compatible(name: str, ps: ProviderSettings) -> Provider:
+    from workbench.core.providers import openai_compatible
+
+    return openai_compatible.build(name, ps)
+
+
+def _build_local(name: str, ps: ProviderSettings) -> Provider:
+    from workbench.core.providers import local
+
+    return local.build(name, ps)
+
+
+#: adapter builder for each provider kind
+BUILDERS: dict[str, Callable[[str, ProviderSettings], Provider]] = {
+    "anthropic": _build_anthropic,
+    "openai": _build_openai,
+    "cohere": _build_cohere,
+    "openai-compatible": _build_compatible,
+    "local": _build_local,
 }
 
 
@@ -35,8 +68,7 @@ class ProviderRegistry:
     def get(self, name: str) -> Provider:
         if name not in self._built:
             ps = self.settings.provider(name)
-            module = importlib.import_module(ADAPTER_MODULES[ps.kind])
-            self._built[name] = module.build(name, ps)
+            self._built[name] = BUILDERS[ps.kind](name, ps)
         return self._built[name]
 
     def resolve(self, model_ref: str) -> tuple[Provider, str]:

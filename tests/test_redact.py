@@ -1,0 +1,86 @@
+"""One redactor for engine, providers and exports: the same secrets fed through all three."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.engine_fakes import FakeProvider, items, make_engine, new_run
+from workbench.core.analysis.export import iter_sample_rows
+from workbench.core.errors import ErrorKind, ProviderError
+from workbench.core.providers._common import status_error
+from workbench.core.providers.base import ModelRequest
+from workbench.core.redact import REDACTED, Redactor, env_secrets
+
+ENV_SECRET = "tok-live-0123456789abcdef"  # only known because its variable's name says so
+SHAPED_SECRET = "sk-proj-ABCDEFGHIJKLMNOPQRSTUV"  # in no variable: caught by its shape
+
+
+def test_value_drops_secret_fields_and_redacts_strings() -> None:
+    data = {
+        "a": ["sk-abcdefghijklmnopqrstuv"],
+        "Authorization": "x",
+        "nested": {"token": 1},
+        "skateboardingchampionships": "skateboardingchampionships",
+    }
+    assert Redactor().value(data) == {
+        "a": [REDACTED],
+        "nested": {},
+        "skateboardingchampionships": "skateboardingchampionships",
+    }
+
+
+def test_env_secrets_by_name_and_length() -> None:
+    env = {
+        "OPENAI_API_KEY": "sk-short-but-long-enough",
+        "GITHUB_TOKEN": "ghp_0123456789",
+        "DB_PASSWORD": "hunter2hunter2",
+        "FEATURE_KEY": "1",  # too short to be a key
+        "HOME": "/root/a/long/path/value",
+    }
+    assert set(env_secrets(env)) == {
+        "sk-short-but-long-enough",
+        "ghp_0123456789",
+        "hunter2hunter2",
+    }
+
+
+def test_extra_secret_and_longest_first() -> None:
+    redactor = Redactor.from_env(["abcd", "abcdefgh"], environ={})
+    assert redactor.text("x abcdefgh y abcd") == f"x {REDACTED} y {REDACTED}"
+
+
+@pytest.mark.parametrize("secret", [ENV_SECRET, SHAPED_SECRET], ids=["env", "shape"])
+async def test_same_secret_is_caught_by_engine_provider_and_export(
+    secret: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+
+    # provider adapters: an error body that echoes a key the adapter does not hold
+    error = status_error("acme", 401, f"Incorrect API key provided: {secret}", None, None)
+    assert secret not in str(error) and REDACTED in str(error)
+
+    # engine: the stored error text of a failed call
+    def refuse(req: ModelRequest, n: int) -> str:
+        raise ProviderError(ErrorKind.AUTH, f"Incorrect API key provided: {secret}", status=401)
+
+    engine, store = make_engine(tmp_path / "a", FakeProvider(script=refuse))
+    await engine.run_items(new_run(store), items(1))
+    store.close()
+    blob = b"".join(p.read_bytes() for p in (tmp_path / "a").glob("wb.db*"))
+    assert secret.encode() not in blob
+
+    # export: a model output that happens to contain the key is stored as said, exported redacted
+    engine, store = make_engine(
+        tmp_path / "b", FakeProvider(script=lambda req, n: f"the key is {secret}")
+    )
+    run_id = new_run(store)
+    await engine.run_items(run_id, items(2))
+    rows = list(iter_sample_rows(store, run_id))
+    store.close()
+    assert len(rows) == 2
+    assert secret not in json.dumps(rows) and all(REDACTED in r["output"] for r in rows)

@@ -1,0 +1,117 @@
+"""``workbench import PATH|HF_NAME``, ``workbench import --sample`` and ``--traces NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from workbench.core.errors import InputError
+
+if TYPE_CHECKING:
+    from workbench.core.experiments.published_traces import TraceImport
+    from workbench.core.store import Store
+
+SCHEMAS = ("gsm8k", "math", "numina", "ocw")
+FILE_TYPES = ("jsonl", "json", "csv", "parquet")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "import",
+        help="import problems from a file (JSONL/CSV/Parquet) or the Hugging Face hub",
+        description=(
+            "Import problems.  SOURCE is a local file or a hub dataset name such as "
+            "openai/gsm8k (with --config main) or HuggingFaceH4/MATH-500.  Importing the same "
+            "data again updates problems instead of duplicating them."
+        ),
+    )
+    p.add_argument("source", nargs="?", help="file path or hub dataset name")
+    p.add_argument("--sample", action="store_true", help="import the bundled offline samples")
+    p.add_argument(
+        "--traces",
+        metavar="NAME",
+        help="record bundled published model traces as a graded run (gsm8k-gpt3: GPT-3 6B and "
+        "175B solutions to the sample GSM8K problems; needs --sample once)",
+    )
+    p.add_argument("--name", help="dataset id (default: file stem, or NAME-SPLIT for the hub)")
+    p.add_argument("--config", dest="hf_config", help="hub dataset config (e.g. main)")
+    p.add_argument("--split", default="test", help="hub split (default: test)")
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=SCHEMAS + FILE_TYPES,
+        help="row layout (gsm8k, math, numina, ocw) or file type; both are detected by default",
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="map a column onto a field (question, answer, solution, id, subject, level, source)",
+    )
+    p.add_argument("--limit", type=int, help="keep N rows, sampled with --seed")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for --limit (default 0)")
+    p.set_defaults(handler=run_import)
+
+
+def parse_mapping(items: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items:
+        field_name, sep, column = item.partition("=")
+        if not sep or not field_name.strip() or not column.strip():
+            raise InputError(f"--map {item!r}: expected FIELD=COLUMN")
+        mapping[field_name.strip()] = column.strip()
+    return mapping
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from workbench.core.library.datasets import import_dataset, import_samples
+    from workbench.core.store import open_store
+
+    if not args.sample and not args.source and not args.traces:
+        raise InputError("import: give a file or hub dataset name, --sample or --traces NAME")
+    if args.limit is not None and args.limit < 1:
+        raise InputError("--limit must be at least 1")
+    if args.traces:
+        from workbench.core.experiments.published_traces import trace_set
+
+        trace_set(args.traces)  # an unknown name fails before anything is imported
+    mapping = parse_mapping(args.map)
+    with open_store(args.db) as store:
+        if args.sample:
+            reports = import_samples(store)
+        elif not args.source:
+            reports = []
+        else:
+            reports = [
+                import_dataset(
+                    store,
+                    args.source,
+                    name=args.name,
+                    schema=args.fmt if args.fmt in SCHEMAS else None,
+                    file_format=args.fmt if args.fmt in FILE_TYPES else None,
+                    mapping=mapping or None,
+                    config=args.hf_config,
+                    split=args.split,
+                    limit=args.limit,
+                    seed=args.seed,
+                )
+            ]
+        traces = _import_traces(store, args) if args.traces else None
+    for report in reports:
+        for error in report.errors:
+            print(f"skipped {error}", file=sys.stderr)
+        if report.n_skipped > len(report.errors):
+            print(f"... and {report.n_skipped - len(report.errors)} more", file=sys.stderr)
+        print(report.summary())
+    if traces is not None:
+        print(f"traces {args.traces}: {traces.summary()}")
+    return 1 if any(r.n_imported == 0 and r.n_skipped for r in reports) else 0
+
+
+def _import_traces(store: Store, args: argparse.Namespace) -> TraceImport:
+    from workbench.core.experiments.published_traces import import_traces
+    from workbench.core.settings import load_settings
+
+    return import_traces(store, args.traces, settings=load_settings(args.config))

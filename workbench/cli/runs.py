@@ -1,0 +1,64 @@
+"""``workbench runs``: the runs in a workspace with status, cost and duration."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.core.views.runs import RunRow
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("runs", help="list runs with status, cost and duration")
+    p.add_argument("--limit", type=int, default=50, help="newest N runs (default 50)")
+    p.add_argument("--status", help="only runs with this status (done, failed, ...)")
+    p.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
+    p.set_defaults(handler=cmd_runs)
+
+
+def _duration(row: RunRow) -> str:
+    from workbench.cli.run_display import duration
+
+    if not row.started_at:
+        return "-"
+    if not row.finished_at:
+        return "running" if row.status == "running" else "-"
+    delta = datetime.fromisoformat(row.finished_at) - datetime.fromisoformat(row.started_at)
+    return duration(delta.total_seconds())
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from workbench.cli.run_display import money
+    from workbench.core.store import open_store
+    from workbench.core.views.runs import list_runs
+
+    with open_store(args.db) as store:
+        rows = list_runs(store, limit=args.limit, status=args.status)
+    console = Console()
+    if not rows:
+        console.print("no runs yet: start one with `workbench run CONFIG.toml`")
+        return 0
+    table = Table("id", "name", "kind", "status", "calls", "cache", "cost", "took", "created")
+    for r in rows:
+        cost = money(r.cost_usd) + (f" +{r.unpriced_calls}?" if r.unpriced_calls else "")
+        if r.budget_usd:
+            cost += f" / {money(r.budget_usd)}"
+        status = r.status if not r.error else f"{r.status}: {r.error[:40]}"
+        table.add_row(
+            str(r.id),
+            r.name,
+            r.kind,
+            status,
+            str(r.n_calls),
+            str(r.cache_hits),
+            cost,
+            _duration(r),
+            r.created_at[:19].replace("T", " "),
+        )
+    console.print(table)
+    return 0

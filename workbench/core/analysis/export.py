@@ -1,0 +1,180 @@
+"""Exports of a run: samples (with grades, call metadata, labels) and analysis tables.
+
+Formats: JSONL, CSV, and a Hugging Face ``datasets.Dataset`` (``save_to_disk``,
+or ``push_to_hub`` when online).  Exports never contain API keys or request
+headers: rows are built from an explicit list of columns (the stored request
+and what the adapter sent are left out), payload keys that name secrets are
+dropped, and any value of a key-holding environment variable is redacted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from workbench.core.errors import ConfigError, InputError
+from workbench.core.redact import Redactor, redact_text
+from workbench.core.store import Store, loads
+
+ExportFormat = Literal["jsonl", "csv", "dataset"]
+FORMATS: tuple[str, ...] = ("jsonl", "csv", "dataset")
+
+#: sample columns in export order; the call's request, headers and sent params are never read
+SAMPLE_COLUMNS = (
+    "run_id", "sample_id", "stage", "item_key", "problem_id", "sample_index", "parent_id",
+    "role", "model", "status", "question", "gold", "output", "extracted", "correct",
+    "grade_status", "grader", "grade_method", "continuation", "finish_reason", "input_tokens",
+    "output_tokens", "cost_usd", "latency_ms", "cache_hit", "labels", "payload",
+)  # fmt: skip
+
+
+def iter_sample_rows(
+    store: Store, run_id: int, *, stage: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """One flat dict per sample of the run (newest grade), in sample order, redacted."""
+    store.get_run(run_id)  # a one-line StoreError for an unknown run
+    sql = """
+        SELECT s.run_id, s.id AS sample_id, s.stage, s.item_key, s.problem_id, s.sample_index,
+               s.parent_id, s.role, s.model, s.status, p.question, g.gold, s.output,
+               g.extracted, g.correct, g.status AS grade_status, g.grader,
+               g.method AS grade_method, c.continuation, c.finish_reason, c.input_tokens,
+               c.output_tokens, c.cost_usd, c.latency_ms, c.cache_hit,
+               (SELECT json_group_array(label) FROM labels l WHERE l.sample_id = s.id) AS labels,
+               s.payload
+        FROM samples s
+        LEFT JOIN problems p ON p.id = s.problem_id
+        LEFT JOIN calls c ON c.id = s.call_id
+        LEFT JOIN grades g ON g.id = (
+            SELECT id FROM grades WHERE sample_id = s.id ORDER BY id DESC LIMIT 1)
+        WHERE s.run_id = ? {stage}
+        ORDER BY s.id
+    """.format(stage="AND s.stage = ?" if stage else "")
+    params: list[Any] = [run_id, stage] if stage else [run_id]
+    redactor = Redactor.from_env()
+    cur = store.conn.execute(sql, params)
+    cols = [c[0] for c in cur.description]
+    for raw in cur:
+        row = dict(zip(cols, raw, strict=True))
+        row["payload"] = loads(row["payload"], {})
+        row["labels"] = loads(row["labels"], [])
+        row["correct"] = None if row["correct"] is None else bool(row["correct"])
+        row["cache_hit"] = None if row["cache_hit"] is None else bool(row["cache_hit"])
+        yield redactor.value(row)
+
+
+def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
+    """Write rows as JSON lines; returns the number written."""
+    n = 0
+    with _open_out(path) as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            n += 1
+    return n
+
+
+def write_csv(
+    rows: Iterable[Mapping[str, Any]], path: str | Path, *, columns: Iterable[str] | None = None
+) -> int:
+    """Write rows as CSV; nested values (payload, labels) become JSON text in their cell."""
+    rows = list(rows) if columns is None else rows
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in rows for k in r))  # type: ignore[union-attr]
+    cols = list(columns)
+    n = 0
+    with _open_out(path, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: _cell(row.get(c)) for c in cols})
+            n += 1
+    return n
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return "" if value is None else value
+
+
+def _open_out(path: str | Path, newline: str | None = None) -> Any:
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give a file path")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p.open("w", encoding="utf-8", newline=newline)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write: {exc.strerror or exc}") from None
+
+
+def to_dataset(rows: Iterable[Mapping[str, Any]]) -> Any:
+    """A ``datasets.Dataset``; payload and labels are JSON text so every row has one schema."""
+    import datasets  # heavy; only for this export
+
+    table: dict[str, list[Any]] = {c: [] for c in SAMPLE_COLUMNS}
+    for row in rows:
+        for c in SAMPLE_COLUMNS:
+            v = row.get(c)
+            table[c].append(json.dumps(v, ensure_ascii=False) if c in ("payload", "labels") else v)
+    return datasets.Dataset.from_dict(table)
+
+
+def save_dataset(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
+    """``save_to_disk`` at ``path`` (a directory); returns the number of rows."""
+    ds = to_dataset(rows)
+    try:
+        ds.save_to_disk(str(path))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot save dataset: {exc.strerror or exc}") from None
+    return len(ds)
+
+
+def push_dataset(rows: Iterable[Mapping[str, Any]], repo_id: str, *, private: bool = True) -> int:
+    """``push_to_hub`` (token from ``HF_TOKEN``); a one-line error when offline."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise ConfigError(f"push to {repo_id}: offline (HF_HUB_OFFLINE is set); use --out instead")
+    ds = to_dataset(rows)
+    try:
+        ds.push_to_hub(repo_id, private=private, token=os.environ.get("HF_TOKEN"))
+    except Exception as exc:  # the hub client raises many types; all mean "not pushed"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"push to {repo_id}: cannot reach the Hugging Face Hub (offline, or HF_TOKEN "
+            f"missing?): {redact_text(reason)}"
+        ) from None
+    return len(ds)
+
+
+def export_samples(
+    store: Store,
+    run_id: int,
+    fmt: ExportFormat,
+    out: str | Path,
+    *,
+    stage: str | None = None,
+) -> int:
+    """Export a run's samples to ``out`` in ``fmt``; returns rows written."""
+    rows = iter_sample_rows(store, run_id, stage=stage)
+    if fmt == "jsonl":
+        return write_jsonl(rows, out)
+    if fmt == "csv":
+        return write_csv(rows, out, columns=SAMPLE_COLUMNS)
+    if fmt == "dataset":
+        return save_dataset(rows, out)
+    raise InputError(f"unknown export format '{fmt}' (choose from {', '.join(FORMATS)})")
+
+
+def export_tables(
+    tables: Mapping[str, Iterable[Mapping[str, Any]]], fmt: ExportFormat, out: str | Path
+) -> int:
+    """Analysis tables as one file, each row tagged with its ``table`` name."""
+    rows = [{"table": name, **row} for name, rs in tables.items() for row in rs]
+    if fmt == "jsonl":
+        return write_jsonl(rows, out)
+    if fmt == "csv":
+        return write_csv(rows, out)
+    raise InputError(f"analysis tables export as jsonl or csv, not '{fmt}'")

@@ -1,0 +1,477 @@
+"""Analysis over stored, graded samples: rates, bins, recovery tables, paired tests, cost.
+
+Two layers.  ``load_outcomes`` (and the other ``load_*`` / ``write_*``
+functions) are the only code that touches the store; everything else is a pure
+function over plain ``Outcome`` rows, so screens, plots, exports and tests all
+compute the same numbers.  Every result is a small frozen dataclass (or a list
+of them) that a table or a plot can render directly; ``as_row`` flattens one
+into a dict for CSV / JSONL.
+
+Rows returned (all frozen dataclasses):
+
+- ``ProblemRate``: one (problem, model): ``rate`` (a ``Rate``: k, n, rate, low, high).
+- ``ModelAccuracy``: one model: pooled ``accuracy`` over samples, mean per-problem
+  solve rate, problems, ungraded samples.
+- ``DifficultyRow``: one (problem, model): n, n_correct, solve_rate, bin.
+- ``GroupRate``: one group of a recovery table (``by`` = problem / bin / error_type /
+  step / position): ``rate`` with its interval and the number of problems in it.
+- ``BesideRow``: one group: recovery ``Rate`` beside the completer's straight-shot
+  ``Rate`` on the same problems, and their difference.
+- ``HistogramBin`` (from ``stats``): low, high, count.
+
+Paired comparisons (McNemar, bootstrap) and cost per correct answer are in
+``comparisons.py``; the statistics themselves in ``stats.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from workbench.core.analysis.stats import HistogramBin, Rate, histogram, wilson
+from workbench.core.grading.grader import verdict
+from workbench.core.settings import BinSettings
+from workbench.core.store import Store, loads, now_iso
+
+__all__ = [
+    "BesideRow",
+    "DifficultyRow",
+    "GroupRate",
+    "HistogramBin",
+    "ModelAccuracy",
+    "Outcome",
+    "ProblemRate",
+    "Rate",
+    "as_row",
+    "bin_for",
+    "difficulty_rows",
+    "graded",
+    "load_bins",
+    "load_call_costs",
+    "load_outcomes",
+    "load_straight_shot",
+    "model_accuracy",
+    "recovery_beside_straight_shot",
+    "recovery_table",
+    "solve_rate_histogram",
+    "solve_rates",
+    "wilson",
+    "write_difficulty",
+]
+
+SOLVER_ROLE = "solver"  # the role of straight-shot (calibration) samples
+UNBINNED = "unbinned"
+DEFAULT_BINS = BinSettings()
+RecoveryGroup = Literal["problem", "bin", "error_type", "step", "position", "model"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One finished sample with its verdict.
+
+    ``correct`` is True/False when graded (a response with no extractable
+    answer counts as wrong), None when grading timed out, failed, or has not
+    run: such samples are left out of rates and counted as ungraded.
+    """
+
+    sample_id: int
+    run_id: int
+    stage: str
+    problem_id: str | None
+    model: str | None
+    sample_index: int
+    correct: bool | None
+    grade_status: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+# -- loading (the only functions that read the store) ----------------------
+
+
+def load_outcomes(
+    store: Store,
+    run_id: int,
+    *,
+    stage: str | None = None,
+    role: str | None = None,
+    model: str | None = None,
+    grader: str | None = None,
+    statuses: Sequence[str] = ("done",),
+) -> list[Outcome]:
+    """Samples of a run joined with their grade (``grader``, or the newest grade).
+
+    The payload is the parent sample's payload overlaid with the sample's own,
+    so a continuation sees the error type / step of the perturbation it came from.
+    """
+    where = ["s.run_id = ?"]
+    params: list[Any] = [run_id]
+    for col, value in (("s.stage", stage), ("s.role", role), ("s.model", model)):
+        if value is not None:
+            where.append(f"{col} = ?")
+            params.append(value)
+    where.append(f"s.status IN ({','.join('?' * len(statuses))})")
+    params.extend(statuses)
+    grade_filter = "g2.grader = ?" if grader is not None else "1"
+    grade_params: list[Any] = [grader] if grader is not None else []
+    rows = store.query(
+        f"""
+        SELECT s.id, s.run_id, s.stage, s.problem_id, s.model, s.sample_index, s.payload,
+               par.payload AS parent_payload, g.correct, g.status AS grade_status
+        FROM samples s
+        LEFT JOIN samples par ON par.id = s.parent_id
+        LEFT JOIN grades g ON g.id = (
+            SELECT g2.id FROM grades g2
+            WHERE g2.sample_id = s.id AND {grade_filter}
+            ORDER BY g2.id DESC LIMIT 1)
+        WHERE {" AND ".join(where)}
+        ORDER BY s.id
+        """,
+        [*grade_params, *params],
+    )
+    return [
+        Outcome(
+            sample_id=r["id"],
+            run_id=r["run_id"],
+            stage=r["stage"],
+            problem_id=r["problem_id"],
+            model=r["model"],
+            sample_index=r["sample_index"],
+            correct=verdict(r["correct"], r["grade_status"]),
+            grade_status=r["grade_status"],
+            payload={**loads(r["parent_payload"], {}), **loads(r["payload"], {})},
+        )
+        for r in rows
+    ]
+
+
+def load_straight_shot(store: Store, model: str, *, run_id: int | None = None) -> list[Outcome]:
+    """The model's straight-shot (solver) samples from calibration run ``run_id``, or from
+    every calibration run in the store; a missing ``run_id`` is a StoreError."""
+    if run_id is not None:
+        store.get_run(run_id)
+        runs = [run_id]
+    else:
+        runs = [
+            r["id"]
+            for r in store.query(
+                "SELECT DISTINCT s.run_id AS id FROM samples s JOIN runs r ON r.id = s.run_id"
+                " WHERE r.kind = 'calibration' AND s.model = ? AND s.role = ? ORDER BY s.run_id",
+                (model, SOLVER_ROLE),
+            )
+        ]
+    outs: list[Outcome] = []
+    for rid in runs:
+        outs += load_outcomes(store, rid, model=model, role=SOLVER_ROLE)
+    return outs
+
+
+def load_bins(store: Store, model: str) -> dict[str, str]:
+    """problem id -> difficulty bin for ``model`` (from the ``difficulty`` table)."""
+    rows = store.query("SELECT problem_id, bin FROM difficulty WHERE model = ?", (model,))
+    return {r["problem_id"]: r["bin"] for r in rows}
+
+
+def load_call_costs(store: Store, run_id: int) -> dict[str, tuple[float, int, int]]:
+    """model ref -> (dollars, priced calls, unpriced calls) over a run's non-cached calls."""
+    rows = store.query(
+        """
+        SELECT provider || ':' || model AS ref,
+               COALESCE(SUM(cost_usd), 0.0) AS cost,
+               COALESCE(SUM(cost_usd IS NOT NULL), 0) AS priced,
+               COALESCE(SUM(cost_usd IS NULL AND status = 'ok'), 0) AS unpriced
+        FROM calls WHERE run_id = ? AND cache_hit = 0 GROUP BY ref
+        """,
+        (run_id,),
+    )
+    return {r["ref"]: (float(r["cost"]), int(r["priced"]), int(r["unpriced"])) for r in rows}
+
+
+# -- calibration -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProblemRate:
+    problem_id: str
+    model: str
+    rate: Rate
+    n_ungraded: int = 0
+
+    @property
+    def solve_rate(self) -> float | None:
+        return self.rate.rate
+
+
+def graded(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """Outcomes with a verdict and a problem (the ones rates are computed over)."""
+    return [o for o in outcomes if o.correct is not None and o.problem_id is not None]
+
+
+def solve_rates(outcomes: Iterable[Outcome], *, confidence: float = 0.95) -> list[ProblemRate]:
+    """Per (problem, model) solve rate with a Wilson interval, sorted by model then problem."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for o in outcomes:
+        if o.problem_id is None:
+            continue
+        c = counts[(o.problem_id, o.model or "")]
+        if o.correct is None:
+            c[2] += 1
+        else:
+            c[0] += int(o.correct)
+            c[1] += 1
+    return [
+        ProblemRate(pid, model, wilson(k, n, confidence=confidence), ungraded)
+        for (pid, model), (k, n, ungraded) in sorted(counts.items(), key=lambda kv: kv[0][::-1])
+    ]
+
+
+@dataclass(frozen=True)
+class ModelAccuracy:
+    model: str
+    accuracy: Rate  # pooled over every graded sample
+    mean_solve_rate: float | None  # mean of per-problem rates (each problem weighs the same)
+    n_problems: int
+    n_ungraded: int
+
+
+def model_accuracy(outcomes: Iterable[Outcome], *, confidence: float = 0.95) -> list[ModelAccuracy]:
+    """Per model: accuracy over samples, and the mean of its per-problem solve rates."""
+    per_problem = solve_rates(outcomes, confidence=confidence)
+    by_model: dict[str, list[ProblemRate]] = defaultdict(list)
+    for pr in per_problem:
+        by_model[pr.model].append(pr)
+    result = []
+    for model, prs in sorted(by_model.items()):
+        k = sum(p.rate.k for p in prs)
+        n = sum(p.rate.n for p in prs)
+        rates = [p.rate.rate for p in prs if p.rate.rate is not None]
+        result.append(
+            ModelAccuracy(
+                model=model,
+                accuracy=wilson(k, n, confidence=confidence),
+                mean_solve_rate=sum(rates) / len(rates) if rates else None,
+                n_problems=len(rates),
+                n_ungraded=sum(p.n_ungraded for p in prs),
+            )
+        )
+    return result
+
+
+def solve_rate_histogram(rates: Iterable[ProblemRate], *, n_bins: int = 10) -> list[HistogramBin]:
+    """Distribution of per-problem solve rates (problems with no graded sample left out)."""
+    return histogram([r.rate.rate for r in rates if r.rate.rate is not None], n_bins=n_bins)
+
+
+def bin_for(rate: float, bins: BinSettings = DEFAULT_BINS) -> str:
+    """hard below edges[0], easy at or above edges[1], medium between."""
+    low, high = bins.edges
+    if rate < low:
+        return bins.names[0]
+    return bins.names[2] if rate >= high else bins.names[1]
+
+
+@dataclass(frozen=True)
+class DifficultyRow:
+    problem_id: str
+    model: str
+    n: int
+    n_correct: int
+    solve_rate: float
+    bin: str
+
+
+def difficulty_rows(
+    rates: Iterable[ProblemRate], bins: BinSettings = DEFAULT_BINS, *, min_samples: int = 1
+) -> list[DifficultyRow]:
+    """A difficulty bin for each (problem, model) with at least ``min_samples`` graded samples."""
+    return [
+        DifficultyRow(
+            r.problem_id,
+            r.model,
+            r.rate.n,
+            r.rate.k,
+            r.rate.k / r.rate.n,
+            bin_for(r.rate.k / r.rate.n, bins),
+        )
+        for r in rates
+        if r.rate.n >= max(min_samples, 1)
+    ]
+
+
+def write_difficulty(store: Store, rows: Iterable[DifficultyRow], *, run_id: int | None) -> int:
+    """Upsert rows into the ``difficulty`` table (one per problem x model); returns the count."""
+    stamp = now_iso()
+    n = 0
+    with store.transaction() as conn:
+        for r in rows:
+            conn.execute(
+                "INSERT INTO difficulty(problem_id, model, n, n_correct, solve_rate, bin, run_id,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(problem_id, model) DO UPDATE"
+                " SET n=excluded.n, n_correct=excluded.n_correct, solve_rate=excluded.solve_rate,"
+                " bin=excluded.bin, run_id=excluded.run_id, updated_at=excluded.updated_at",
+                (r.problem_id, r.model, r.n, r.n_correct, r.solve_rate, r.bin, run_id, stamp),
+            )
+            n += 1
+    return n
+
+
+# -- recovery --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupRate:
+    group: str  # what the table is grouped by
+    key: str
+    rate: Rate
+    n_problems: int
+
+
+def step_position(step_index: int, n_steps: int) -> str:
+    """early / middle / late: where in the solution the perturbed step sits (thirds)."""
+    if n_steps <= 1:
+        return "early"
+    frac = step_index / (n_steps - 1)
+    return "early" if frac < 1 / 3 else "late" if frac > 2 / 3 else "middle"
+
+
+def _key_fn(by: RecoveryGroup, bins: Mapping[str, str] | None) -> Callable[[Outcome], str]:
+    def key(o: Outcome) -> str:
+        p = o.payload
+        if by == "problem":
+            return o.problem_id or "-"
+        if by == "model":
+            return o.model or "-"
+        if by == "bin":
+            return (bins or {}).get(o.problem_id or "", UNBINNED)
+        if by == "error_type":
+            return str(p.get("error_type") or "-")
+        step = p.get("step_index")
+        if not isinstance(step, int):
+            return "-"
+        if by == "step":
+            return str(step + 1)  # 1-based, as a reader counts steps
+        return step_position(step, int(p.get("n_steps") or step + 1))
+
+    return key
+
+
+def recovery_table(
+    outcomes: Iterable[Outcome],
+    by: RecoveryGroup,
+    *,
+    bins: Mapping[str, str] | None = None,
+    confidence: float = 0.95,
+) -> list[GroupRate]:
+    """Recovery rate (final answer correct after a bad prefix) per group, with intervals.
+
+    ``bins`` maps problem id -> difficulty bin (``load_bins`` for the completer).
+    Steps sort numerically; bins keep the hard / medium / easy order given by ``bins``.
+    """
+    key = _key_fn(by, bins)
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in graded(outcomes):
+        groups[key(o)].append(o)
+    rows = [
+        GroupRate(
+            by,
+            k,
+            wilson(sum(bool(o.correct) for o in g), len(g), confidence=confidence),
+            len({o.problem_id for o in g}),
+        )
+        for k, g in groups.items()
+    ]
+    order = list(dict.fromkeys((bins or {}).values())) if by == "bin" else []
+    return sorted(rows, key=lambda r: _sort_key(r.key, order))
+
+
+def _sort_key(key: str, order: list[str]) -> tuple[int, float, str]:
+    if key in order:
+        return (0, order.index(key), key)
+    try:
+        return (1, float(key), key)
+    except ValueError:
+        return (2, 0.0, key)
+
+
+@dataclass(frozen=True)
+class BesideRow:
+    group: str
+    key: str
+    recovery: Rate
+    straight_shot: Rate  # the completer's own straight-shot rate on the same problems
+    n_problems: int
+
+    @property
+    def difference(self) -> float | None:
+        r, s = self.recovery.rate, self.straight_shot.rate
+        return None if r is None or s is None else r - s
+
+
+def recovery_beside_straight_shot(
+    recovery: Iterable[Outcome],
+    straight_shot: Iterable[Outcome],
+    *,
+    by: Literal["problem", "bin", "all"] = "bin",
+    bins: Mapping[str, str] | None = None,
+    confidence: float = 0.95,
+) -> list[BesideRow]:
+    """Recovery beside straight-shot accuracy, restricted to the problems both have.
+
+    ``straight_shot`` should be the completer's own calibration samples.
+    """
+    rec = graded(recovery)
+    shot = graded(straight_shot)
+    common = {o.problem_id for o in rec} & {o.problem_id for o in shot}
+
+    def key(o: Outcome) -> str:
+        if by == "problem":
+            return o.problem_id or "-"
+        if by == "bin":
+            return (bins or {}).get(o.problem_id or "", UNBINNED)
+        return "all"
+
+    rec_groups: dict[str, list[Outcome]] = defaultdict(list)
+    shot_groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in rec:
+        if o.problem_id in common:
+            rec_groups[key(o)].append(o)
+    for o in shot:
+        if o.problem_id in common:
+            shot_groups[key(o)].append(o)
+    order = list(dict.fromkeys((bins or {}).values())) if by == "bin" else []
+    rows = []
+    for k in sorted(rec_groups, key=lambda k: _sort_key(k, order)):
+        r, s = rec_groups[k], shot_groups.get(k, [])
+        rows.append(
+            BesideRow(
+                by,
+                k,
+                wilson(sum(bool(o.correct) for o in r), len(r), confidence=confidence),
+                wilson(sum(bool(o.correct) for o in s), len(s), confidence=confidence),
+                len({o.problem_id for o in r}),
+            )
+        )
+    return rows
+
+
+# -- flattening ------------------------------------------------------------
+
+
+def as_row(obj: Any) -> dict[str, Any]:
+    """Flatten an analysis dataclass into a dict (``Rate`` fields become ``name_k`` ...)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, Rate):
+            out[f"{f.name}_k"] = value.k
+            out[f"{f.name}_n"] = value.n
+            out[f"{f.name}_rate"] = value.rate
+            out[f"{f.name}_low"] = value.low
+            out[f"{f.name}_high"] = value.high
+        elif isinstance(value, Mapping):
+            out[f.name] = dict(value)
+        else:
+            out[f.name] = value
+    return out

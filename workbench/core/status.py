@@ -1,0 +1,44 @@
+"""Statuses stored in the workspace: one vocabulary for runs, calls and samples."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """Where a run stands (``runs.status``)."""
+
+    PENDING = "pending"  # created, not started
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BUDGET = "stopped: budget"  # the budget cap stopped it; raise the cap and resume
+
+    @property
+    def active(self) -> bool:
+        """Not finished: something may still run (or resume) it."""
+        return self in ACTIVE_RUN_STATUSES
+
+    @property
+    def stopped_early(self) -> bool:
+        """Ended before every item finished, on purpose (cancel or budget)."""
+        return self in (RunStatus.CANCELLED, RunStatus.BUDGET)
+
+
+ACTIVE_RUN_STATUSES = frozenset({RunStatus.PENDING, RunStatus.RUNNING, RunStatus.PAUSED})
+
+
+class CallStatus(StrEnum):
+    """The outcome of one request (``calls.status``)."""
+
+    OK = "ok"
+    ERROR = "error"
+
+
+class SampleStatus(StrEnum):
+    """The outcome of one work item (``samples.status``)."""
+
+    DONE = "done"
+    ERROR = "error"

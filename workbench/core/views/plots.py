@@ -1,0 +1,377 @@
+"""Data behind each plot of the Plots screen, computed with ``analysis`` over the store.
+
+Each function returns a ``PlotData``: labelled series for the chart and the
+same numbers as CSV rows, or an ``empty`` reason when there is nothing to show.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from workbench.core.analysis.rates import (
+    DEFAULT_BINS,
+    Outcome,
+    load_bins,
+    load_outcomes,
+    model_accuracy,
+    recovery_beside_straight_shot,
+    recovery_table,
+    solve_rate_histogram,
+    solve_rates,
+)
+from workbench.core.analysis.stats import Rate, histogram
+from workbench.core.store import Store
+
+ChartKind = Literal["bars", "line", "histogram"]
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: tuple[float, ...]
+    low: tuple[float, ...] = ()  # interval bounds, same length as values, when known
+    high: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlotData:
+    key: str
+    title: str
+    chart: ChartKind
+    x_label: str
+    y_label: str
+    labels: tuple[str, ...] = ()  # categories (bars) ; empty for line charts
+    x: tuple[float, ...] = ()  # numeric x (line charts)
+    series: tuple[Series, ...] = ()
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[Any, ...], ...] = ()
+    empty: str | None = None  # why there is nothing to draw
+    note: str = ""
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(self.columns)
+        writer.writerows(self.rows)
+        return buf.getvalue()
+
+    def export(self, directory: Path, run_id: int | None) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"plot-{self.key}-run{run_id if run_id is not None else 'all'}.csv"
+        path.write_text(self.to_csv(), encoding="utf-8")
+        return path
+
+
+def _empty(key: str, title: str, reason: str) -> PlotData:
+    return PlotData(key, title, "bars", "", "", empty=reason)
+
+
+def _run_models(store: Store, run_id: int, role: str | None = None) -> list[str]:
+    sql = "SELECT DISTINCT model FROM samples WHERE run_id=? AND model IS NOT NULL"
+    params: list[Any] = [run_id]
+    if role:
+        sql += " AND role=?"
+        params.append(role)
+    return [r[0] for r in store.conn.execute(sql + " ORDER BY 1", params)]
+
+
+def _final_outcomes(store: Store, run_id: int) -> list[Outcome]:
+    """Graded samples nothing derives from: the answers a run is judged on."""
+    parents = {
+        r[0]
+        for r in store.conn.execute(
+            "SELECT DISTINCT parent_id FROM samples WHERE run_id=? AND parent_id IS NOT NULL",
+            (run_id,),
+        )
+    }
+    return [o for o in load_outcomes(store, run_id) if o.sample_id not in parents]
+
+
+def _recovery_outcomes(store: Store, run_id: int) -> tuple[list[Outcome], str | None]:
+    """Completer continuations of the run, and the completer model."""
+    outcomes = load_outcomes(store, run_id, role="completer")
+    if not outcomes:
+        outcomes = load_outcomes(store, run_id, stage="continue")
+    models = sorted({o.model for o in outcomes if o.model})
+    return outcomes, (models[0] if models else None)
+
+
+def solve_rate_hist(store: Store, run_id: int) -> PlotData:
+    key, title = "solve-rate", "Solve rate per problem (histogram per model)"
+    outcomes = _final_outcomes(store, run_id)
+    rates = solve_rates(outcomes)
+    if not any(r.rate.n for r in rates):
+        return _empty(key, title, "no graded samples in this run")
+    by_model: dict[str, list[Any]] = defaultdict(list)
+    for r in rates:
+        by_model[r.model].append(r)
+    series, rows = [], []
+    labels: tuple[str, ...] = ()
+    for model, model_rates in sorted(by_model.items()):
+        bins = solve_rate_histogram(model_rates)
+        labels = tuple(b.label for b in bins)
+        series.append(Series(model, tuple(float(b.count) for b in bins)))
+        rows += [(model, b.low, b.high, b.count) for b in bins]
+    return PlotData(
+        key,
+        title,
+        "bars",
+        "solve rate",
+        "problems",
+        labels=labels,
+        series=tuple(series),
+        columns=("model", "low", "high", "problems"),
+        rows=tuple(rows),
+    )
+
+
+def _straight_shot(store: Store, model: str, exclude_run: int) -> list[Outcome]:
+    """The model's own straight-shot samples: root samples with no prefix in other runs."""
+    runs = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT DISTINCT run_id FROM samples WHERE model=? AND parent_id IS NULL AND run_id!=?",
+            (model, exclude_run),
+        )
+    ]
+    out: list[Outcome] = []
+    for rid in runs:
+        out += [o for o in load_outcomes(store, rid, model=model) if "prefix" not in o.payload]
+    return out
+
+
+def recovery_by_bin(store: Store, run_id: int) -> PlotData:
+    key, title = "recovery-bin", "Recovery by difficulty bin vs the completer's straight-shot rate"
+    rec, completer = _recovery_outcomes(store, run_id)
+    if not rec or completer is None:
+        return _empty(key, title, "no completer continuations in this run")
+    order = DEFAULT_BINS.names
+    bins = dict(  # hard, medium, easy: the order the table and the chart keep
+        sorted(
+            load_bins(store, completer).items(),
+            key=lambda kv: order.index(kv[1]) if kv[1] in order else len(order),
+        )
+    )
+    shot = _straight_shot(store, completer, run_id)
+    rows_b = recovery_beside_straight_shot(rec, shot, by="bin", bins=bins) if shot else []
+    note = ""
+    rows: tuple[tuple[Any, ...], ...]
+    if rows_b:
+        labels = tuple(r.key for r in rows_b)
+        series: tuple[Series, ...] = (
+            Series("recovery", *_rate_arrays([r.recovery for r in rows_b])),
+            Series(
+                f"straight-shot ({completer})", *_rate_arrays([r.straight_shot for r in rows_b])
+            ),
+        )
+        rows = tuple(
+            (r.key, *_rate_cells(r.recovery), *_rate_cells(r.straight_shot)[:4]) for r in rows_b
+        )
+    else:  # no calibration of the completer on these problems: recovery alone
+        note = f"no straight-shot samples of {completer} on these problems"
+        table = recovery_table(rec, "bin", bins=bins)
+        if not table:
+            return _empty(key, title, "no graded continuations yet")
+        labels = tuple(r.key for r in table)
+        series = (Series("recovery", *_rate_arrays([r.rate for r in table])),)
+        rows = tuple((r.key, *_rate_cells(r.rate), None, None, None, None) for r in table)
+    return PlotData(
+        key,
+        title,
+        "bars",
+        "difficulty bin",
+        "rate",
+        labels=labels,
+        series=series,
+        columns=_BESIDE_COLUMNS,
+        rows=rows,
+        note=note,
+    )
+
+
+_BESIDE_COLUMNS = (
+    "bin",
+    "recovered",
+    "n",
+    "recovery",
+    "recovery_low",
+    "recovery_high",
+    "straight_correct",
+    "straight_n",
+    "straight_shot",
+    "straight_low",
+)
+
+
+def _rate_arrays(
+    rates: Sequence[Any],
+) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    return (
+        tuple(r.rate or 0.0 for r in rates),
+        tuple(r.low for r in rates),
+        tuple(r.high for r in rates),
+    )
+
+
+def _rate_cells(rate: Rate) -> tuple[Any, ...]:
+    """A rate as CSV cells: k, n, rate, low, high."""
+    return (rate.k, rate.n, rate.rate, rate.low, rate.high)
+
+
+def _recovery_group(store: Store, run_id: int, by: Any, key: str, title: str, x: str) -> PlotData:
+    rec, _ = _recovery_outcomes(store, run_id)
+    table = recovery_table(rec, by)
+    table = [r for r in table if r.key != "-"]
+    if not table:
+        return _empty(key, title, "no graded continuations with this information in this run")
+    return PlotData(
+        key,
+        title,
+        "bars",
+        x,
+        "recovery rate",
+        labels=tuple(r.key for r in table),
+        series=(Series("recovery", *_rate_arrays([r.rate for r in table])),),
+        columns=(x, "recovered", "n", "rate", "low", "high", "problems"),
+        rows=tuple((r.key, *_rate_cells(r.rate), r.n_problems) for r in table),
+    )
+
+
+def recovery_by_error_type(store: Store, run_id: int) -> PlotData:
+    return _recovery_group(
+        store, run_id, "error_type", "recovery-error", "Recovery by error type", "error type"
+    )
+
+
+def recovery_by_position(store: Store, run_id: int) -> PlotData:
+    return _recovery_group(
+        store, run_id, "step", "recovery-step", "Recovery by perturbed step", "step"
+    )
+
+
+def _seconds(stamp: str, start: datetime) -> float:
+    return (datetime.fromisoformat(stamp) - start).total_seconds()
+
+
+def cost_over_time(store: Store, run_id: int) -> PlotData:
+    key, title = "cost", "Cumulative cost over the run"
+    calls = store.query(
+        "SELECT created_at, cost_usd FROM calls WHERE run_id=? AND cache_hit=0 ORDER BY id",
+        (run_id,),
+    )
+    if not calls:
+        return _empty(key, title, "no calls in this run")
+    start = datetime.fromisoformat(calls[0]["created_at"])
+    total, xs, ys, rows = 0.0, [], [], []
+    unpriced = 0
+    for c in calls:
+        if c["cost_usd"] is None:
+            unpriced += 1
+        total += c["cost_usd"] or 0.0
+        t = _seconds(c["created_at"], start)
+        xs.append(t)
+        ys.append(total)
+        rows.append((round(t, 3), c["cost_usd"], round(total, 6)))
+    note = f"{unpriced:,} unpriced calls not counted" if unpriced else ""
+    return PlotData(
+        key,
+        title,
+        "line",
+        "seconds since first call",
+        "USD",
+        x=tuple(xs),
+        series=(Series("spent", tuple(ys)),),
+        columns=("t_s", "cost_usd", "cumulative_usd"),
+        rows=tuple(rows),
+        note=note,
+    )
+
+
+def latency_histogram(store: Store, run_id: int) -> PlotData:
+    key, title = "latency", "Latency of the run's calls"
+    values = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT latency_ms FROM calls WHERE run_id=? AND cache_hit=0 AND latency_ms IS NOT NULL",
+            (run_id,),
+        )
+    ]
+    if not values:
+        return _empty(key, title, "no timed calls in this run")
+    top = max(values) or 1.0
+    bins = histogram([v / top for v in values], n_bins=20)
+    labels = tuple(f"{b.low * top:.0f}" for b in bins)
+    return PlotData(
+        key,
+        title,
+        "bars",
+        "latency (ms, bin start)",
+        "calls",
+        labels=labels,
+        series=(Series("calls", tuple(float(b.count) for b in bins)),),
+        columns=("low_ms", "high_ms", "calls"),
+        rows=tuple((round(b.low * top, 1), round(b.high * top, 1), b.count) for b in bins),
+    )
+
+
+def method_accuracy(store: Store, run_id: int) -> PlotData:
+    key, title = "methods", "Accuracy per method"
+    outcomes = _final_outcomes(store, run_id)
+    if not any(o.correct is not None for o in outcomes):
+        return _empty(key, title, "no graded samples in this run")
+
+    def method(o: Outcome) -> str:
+        return str(o.payload.get("method") or o.stage)
+
+    relabelled = [
+        Outcome(
+            o.sample_id,
+            o.run_id,
+            o.stage,
+            o.problem_id,
+            f"{method(o)} · {o.model}",
+            o.sample_index,
+            o.correct,
+            o.grade_status,
+            o.payload,
+        )
+        for o in outcomes
+    ]
+    acc = model_accuracy(relabelled)
+    return PlotData(
+        key,
+        title,
+        "bars",
+        "method · model",
+        "accuracy",
+        labels=tuple(a.model for a in acc),
+        series=(Series("accuracy", *_rate_arrays([a.accuracy for a in acc])),),
+        columns=("method_model", "correct", "n", "accuracy", "low", "high"),
+        rows=tuple((a.model, *_rate_cells(a.accuracy)) for a in acc),
+    )
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    key: str
+    name: str
+    shortcut: str
+    build: Callable[[Store, int], PlotData] = field(repr=False)
+
+
+PLOTS: tuple[PlotSpec, ...] = (
+    PlotSpec("solve-rate", "Solve rates", "s", solve_rate_hist),
+    PlotSpec("recovery-bin", "Recovery by bin", "b", recovery_by_bin),
+    PlotSpec("recovery-error", "By error type", "e", recovery_by_error_type),
+    PlotSpec("recovery-step", "By step", "o", recovery_by_position),
+    PlotSpec("cost", "Cost over time", "c", cost_over_time),
+    PlotSpec("latency", "Latency", "l", latency_histogram),
+    PlotSpec("methods", "Methods", "m", method_accuracy),
+)

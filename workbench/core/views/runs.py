@@ -1,0 +1,179 @@
+"""The runs list: status, cost, duration and a headline number per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from workbench.core.engine.events import RunStats, StageProgress
+from workbench.core.engine.progress import percentile
+from workbench.core.store import Store
+
+ACTIVE = ("pending", "running", "paused")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    name: str
+    kind: str
+    status: str
+    created_at: str
+    duration_s: float | None
+    cost_usd: float
+    unpriced_calls: int
+    n_calls: int
+    n_samples: int
+    error: str | None
+    budget_usd: float | None = None
+    cache_hits: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if not start:
+        return None
+    try:
+        t0 = datetime.fromisoformat(start)
+        t1 = datetime.fromisoformat(end) if end else None
+    except ValueError:
+        return None
+    if t1 is None:
+        from datetime import UTC
+
+        t1 = datetime.now(UTC)
+    return max(0.0, (t1 - t0).total_seconds())
+
+
+def list_runs(store: Store, *, limit: int = 500, status: str | None = None) -> list[RunRow]:
+    """Newest first (only ``status`` runs when given), with totals summed from the calls
+    (the one source of truth)."""
+    where, params = ("WHERE r.status = ?", [status]) if status else ("", [])
+    rows = store.query(
+        f"""
+        SELECT r.id, r.name, r.kind, r.status, r.created_at, r.started_at, r.finished_at, r.error,
+               r.budget_usd, COALESCE(c.cost, 0.0) AS cost, COALESCE(c.unpriced, 0) AS unpriced,
+               COALESCE(c.n, 0) AS n_calls, COALESCE(c.hits, 0) AS hits,
+               (SELECT COUNT(*) FROM samples s WHERE s.run_id = r.id) AS n_samples
+        FROM runs r
+        LEFT JOIN (
+            SELECT run_id, SUM(CASE WHEN cache_hit=0 THEN cost_usd END) AS cost,
+                   SUM(status='ok' AND cache_hit=0 AND cost_usd IS NULL) AS unpriced,
+                   COUNT(*) AS n, SUM(cache_hit) AS hits
+            FROM calls WHERE run_id IS NOT NULL GROUP BY run_id
+        ) c ON c.run_id = r.id
+        {where}
+        ORDER BY r.id DESC LIMIT ?
+        """,
+        [*params, limit],
+    )
+    return [
+        RunRow(
+            id=r["id"],
+            name=r["name"],
+            kind=r["kind"],
+            status=r["status"],
+            created_at=r["created_at"],
+            duration_s=_seconds(r["started_at"], r["finished_at"]),
+            cost_usd=float(r["cost"] or 0.0),
+            unpriced_calls=int(r["unpriced"] or 0),
+            n_calls=int(r["n_calls"]),
+            n_samples=int(r["n_samples"]),
+            error=r["error"],
+            budget_usd=r["budget_usd"],
+            cache_hits=int(r["hits"]),
+            started_at=r["started_at"],
+            finished_at=r["finished_at"],
+        )
+        for r in rows
+    ]
+
+
+def run_headline(store: Store, run_id: int, kind: str) -> str:
+    """Accuracy (or recovery rate) over the run's graded final samples, newest grade each.
+
+    Decided as ``grading.verdict`` decides: a response with no answer counts as wrong; a
+    timeout or grader error is left out of n rather than counted either way.
+    """
+    k, n = store.conn.execute(
+        """
+        SELECT COALESCE(SUM(g.correct = 1), 0),
+               COALESCE(SUM(g.correct IS NOT NULL OR g.status = 'no_answer'), 0)
+        FROM samples s JOIN grades g ON g.id = (
+            SELECT g2.id FROM grades g2 WHERE g2.sample_id = s.id ORDER BY g2.id DESC LIMIT 1)
+        WHERE s.run_id = ? AND s.status = 'done'
+          AND NOT EXISTS (SELECT 1 FROM samples c WHERE c.parent_id = s.id)
+        """,
+        (run_id,),
+    ).fetchone()
+    if not n:
+        return "–"
+    what = "recovery" if "recover" in kind or "prefix" in kind or "policy" in kind else "accuracy"
+    return f"{what} {k / n:.0%} ({k:,}/{n:,})"
+
+
+def stats_from_store(store: Store, run_id: int) -> RunStats:
+    """A ``RunStats`` rebuilt from the stored calls and samples (finished or earlier runs)."""
+    run = store.get_run(run_id)
+    totals = store.run_totals(run_id)
+    stages = {
+        r["stage"]: StageProgress(total=r["n"], done=r["n"] - r["errors"], errors=r["errors"])
+        for r in store.query(
+            "SELECT stage, COUNT(*) AS n, SUM(status='error') AS errors FROM samples"
+            " WHERE run_id=? GROUP BY stage ORDER BY MIN(id)",
+            (run_id,),
+        )
+    }
+    latencies = [
+        float(r[0])
+        for r in store.conn.execute(
+            "SELECT latency_ms FROM calls WHERE run_id=? AND cache_hit=0 AND latency_ms IS NOT NULL"
+            " ORDER BY id",
+            (run_id,),
+        )
+    ]
+    ordered = sorted(latencies)
+    errors = {
+        str(r[0] or "other"): int(r[1])
+        for r in store.conn.execute(
+            "SELECT error_kind, COUNT(*) FROM calls WHERE run_id=? AND status='error'"
+            " GROUP BY error_kind",
+            (run_id,),
+        )
+    }
+    last_error = store.scalar(
+        "SELECT error FROM calls WHERE run_id=? AND status='error' ORDER BY id DESC LIMIT 1",
+        (run_id,),
+    )
+    retries = store.scalar(
+        "SELECT COALESCE(SUM(attempts - 1), 0) FROM calls WHERE run_id=? AND attempts > 1",
+        (run_id,),
+    )
+    elapsed = _seconds(run["started_at"], run["finished_at"]) or 0.0
+    sent = totals.n_calls - totals.n_cache_hits
+    return RunStats(
+        run_id=run_id,
+        elapsed_s=elapsed,
+        stages=stages,
+        spent_usd=totals.cost_usd,
+        unpriced_calls=totals.n_unpriced,
+        projected_usd=totals.cost_usd,
+        budget_usd=run["budget_usd"],
+        input_tokens=totals.input_tokens,
+        output_tokens=totals.output_tokens,
+        requests_per_s=sent / elapsed if elapsed else 0.0,
+        latency_p50_ms=percentile(ordered, 0.5) if ordered else None,
+        latency_p95_ms=percentile(ordered, 0.95) if ordered else None,
+        latency_max_ms=ordered[-1] if ordered else None,
+        recent_latencies_ms=tuple(latencies[-60:]),
+        retries=int(retries or 0),
+        errors_by_kind=errors,
+        last_error=last_error,
+        refusals=errors.get("refusal", 0),
+        cache_hits=totals.n_cache_hits,
+    )

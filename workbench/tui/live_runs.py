@@ -1,0 +1,117 @@
+"""Running an experiment from the TUI: the thread body and the messages it posts.
+
+A run executes in a thread worker with its own asyncio loop and its own store
+connection.  The engine's events become typed messages; ``RunStatsUpdated``
+coalesces (``can_replace``), so a slow screen only ever draws the newest
+snapshot.  Control goes back through the engine's thread-safe methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from workbench.core.engine.events import Event, LimitChanged, RunStats
+from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.settings import Settings
+from workbench.core.store import Store
+
+
+class RunStatsUpdated(Message):
+    """The newest snapshot of a run; a newer one for the same run replaces it unread."""
+
+    def __init__(self, run_id: int, stats: RunStats) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.stats = stats
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunStatsUpdated) and message.run_id == self.run_id
+
+
+class RunLimitChanged(Message):
+    def __init__(self, run_id: int, provider: str, limit: int, reason: str) -> None:
+        super().__init__()
+        self.run_id, self.provider, self.limit, self.reason = run_id, provider, limit, reason
+
+
+class RunEngineReady(Message):
+    """The engine exists; pause / resume / cancel / set_limit may be called on it."""
+
+    def __init__(self, run_id: int, engine: Any) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.engine = engine
+
+
+class RunEnded(Message):
+    def __init__(self, run_id: int, status: str, error: str | None) -> None:
+        super().__init__()
+        self.run_id, self.status, self.error = run_id, status, error
+
+
+@dataclass
+class LiveRun:
+    """What the UI knows about a run it launched (changed only in message handlers)."""
+
+    run_id: int
+    model_refs: tuple[str, ...]
+    status: str = "running"
+    engine: Any = None
+    stats: RunStats | None = None
+    limits: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(ref.partition(":")[0] for ref in self.model_refs))
+
+
+def execute_run(
+    store: Store,
+    settings: Settings,
+    config: Any,
+    run_id: int,
+    post: Callable[[Message], object],
+) -> None:
+    """Run ``config`` as ``run_id`` to the end (on a worker thread); report through ``post``."""
+    from workbench.core.engine.engine import Engine
+    from workbench.core.experiments.runner import run_experiment
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, RunStats):
+            post(RunStatsUpdated(run_id, event))
+        elif isinstance(event, LimitChanged):
+            post(RunLimitChanged(run_id, event.provider, event.limit, event.reason))
+
+    db = store.reopen()
+    providers = ProviderRegistry(settings)  # clients bound to this thread's event loop
+
+    async def main() -> None:
+        engine = Engine(db, providers, settings, on_event, concurrency=config.concurrency)
+        post(RunEngineReady(run_id, engine))
+        try:
+            await run_experiment(
+                db, providers, settings, config, run_id=run_id, on_event=on_event, engine=engine
+            )
+        finally:
+            engine.close()
+            await providers.aclose()
+
+    try:
+        asyncio.run(main())
+    except Exception as exc:  # one line for the monitor; the store keeps what landed
+        post(RunEnded(run_id, "failed", str(exc)))
+        return
+    finally:
+        db.close()
+    status = store.reopen()
+    try:
+        final = status.get_run(run_id)
+        post(RunEnded(run_id, final["status"], final["error"]))
+    finally:
+        status.close()

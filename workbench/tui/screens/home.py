@@ -1,0 +1,172 @@
+"""The home screen: what is in the workspace and where to go next.
+
+An empty workspace gets one clear next step (import the bundled samples with
+``i``); otherwise a summary of problems, sets, prompts and runs.  Counting
+runs in a thread worker so a 100,000-problem workspace opens instantly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from workbench.core.store import Store
+from workbench.tui.messages import WorkspaceChanged
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+
+@dataclass(frozen=True)
+class WorkspaceSummary:
+    path: str
+    n_problems: int
+    by_source: list[tuple[str, int]] = field(default_factory=list)
+    n_sets: int = 0
+    n_prompts: int = 0
+    runs_by_status: list[tuple[str, int]] = field(default_factory=list)
+    latest_run: dict[str, Any] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.n_problems == 0
+
+
+def summarise_workspace(store: Store) -> WorkspaceSummary:
+    """Counts for the home screen (plain SQL; safe on any thread's own Store)."""
+    n = int(store.scalar("SELECT COUNT(*) FROM problems") or 0)
+    by_source = [
+        (r["source"], r["n"])
+        for r in store.query(
+            "SELECT source, COUNT(*) AS n FROM problems GROUP BY source ORDER BY n DESC"
+        )
+    ]
+    runs = [
+        (r["status"], r["n"])
+        for r in store.query(
+            "SELECT status, COUNT(*) AS n FROM runs GROUP BY status ORDER BY n DESC"
+        )
+    ]
+    latest = store.query_one("SELECT id, name, kind, status, created_at FROM runs ORDER BY id DESC")
+    return WorkspaceSummary(
+        path=str(store.path),
+        n_problems=n,
+        by_source=by_source,
+        n_sets=int(store.scalar("SELECT COUNT(*) FROM problem_sets") or 0),
+        n_prompts=int(store.scalar("SELECT COUNT(*) FROM prompts") or 0),
+        runs_by_status=runs,
+        latest_run=latest,
+    )
+
+
+EMPTY_TEXT = """\
+[b]This workspace has no problems yet.[/b]
+
+  [b $accent]i[/]  import the bundled samples (200 GSM8K + 100 MATH-500 problems), then
+  [b $accent]1[/]  open Problems to search, filter, sample and save a problem set.
+
+Your own data: [i]workbench import FILE.jsonl[/i]  (JSONL / CSV / Parquet, or a Hugging Face name).
+
+[dim]? keys for this screen · ctrl+p all commands · q quit[/dim]"""
+
+
+def plural(n: int, noun: str) -> str:
+    return noun if n == 1 else f"{noun}s"
+
+
+def render_summary(s: WorkspaceSummary) -> str:
+    sources = ", ".join(f"{n:,} {src}" for src, n in s.by_source) or "none"
+    runs = ", ".join(f"{n} {status}" for status, n in s.runs_by_status) or "none yet"
+    lines = [
+        f"[b]Workspace[/b]  {s.path}",
+        "",
+        f"  [b]{s.n_problems:,}[/b] problems  ({sources})",
+        f"  [b]{s.n_sets}[/b] {plural(s.n_sets, 'problem set')} · "
+        f"[b]{s.n_prompts}[/b] {plural(s.n_prompts, 'prompt')}",
+        f"  runs: {runs}",
+    ]
+    if s.latest_run:
+        r = s.latest_run
+        lines.append(f"  latest run: #{r['id']} {r['name']} ({r['kind']}, {r['status']})")
+    lines += [
+        "",
+        "[b $accent]1[/] Problems  [b $accent]2[/] Prompts  [b $accent]3[/] Runs  "
+        "[b $accent]4[/] Traces  [b $accent]5[/] Plots",
+        "",
+        "[dim]? keys for this screen · ctrl+p all commands · q quit[/dim]",
+    ]
+    return "\n".join(lines)
+
+
+class HomeScreen(Screen[None]):
+    """Empty state for a new workspace; a summary otherwise."""
+
+    BINDINGS = [
+        Binding("i", "app.import_samples", "Import samples", id="home.import_samples"),
+        Binding("r", "refresh_summary", "Refresh", id="home.refresh"),
+    ]
+
+    class Summarised(Message):
+        def __init__(self, summary: WorkspaceSummary) -> None:
+            super().__init__()
+            self.summary = summary
+
+    summary: WorkspaceSummary | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="home-scroll"), Vertical(id="home-card"):
+            yield Static("Loading workspace…", id="home-summary")
+        yield Footer()
+
+    @property
+    def wb(self) -> WorkbenchApp:
+        return cast("WorkbenchApp", self.app)
+
+    def on_mount(self) -> None:
+        self.action_refresh_summary()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh_summary()
+
+    def action_refresh_summary(self) -> None:
+        self._summarise()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="home-summary")
+    def _summarise(self) -> None:
+        with self.wb.thread_store() as store:
+            summary = summarise_workspace(store)
+        self.post_message(self.Summarised(summary))
+
+    @on(Summarised)
+    def _show_summary(self, message: Summarised) -> None:
+        self.summary = message.summary
+        card = self.query_one("#home-card")
+        card.set_class(message.summary.empty, "-empty")
+        text = EMPTY_TEXT if message.summary.empty else render_summary(message.summary)
+        self.query_one("#home-summary", Static).update(text)
+
+    @on(WorkspaceChanged)
+    def _workspace_changed(self) -> None:
+        self.action_refresh_summary()
+
+
+def describe_import(result: object) -> str:
+    """One line for what the importer returned (a report or a list of reports)."""
+    if isinstance(result, list | tuple):
+        return "; ".join(describe_import(r) for r in result) or "nothing imported"
+    added, present = getattr(result, "n_added", None), getattr(result, "n_updated", None)
+    name = getattr(result, "dataset_id", "samples")
+    if isinstance(added, int) and isinstance(present, int):
+        skipped = getattr(result, "n_skipped", 0)
+        extra = f", {skipped} bad rows skipped" if skipped else ""
+        return f"{name}: {added} added, {present} already present{extra}"
+    return str(result) if result is not None else "samples imported"

@@ -1,0 +1,194 @@
+"""Live monitor of one run: meters, and pause / resume / cancel / concurrency controls.
+
+The run itself belongs to the Runs screen (its worker outlives this view);
+the Runs screen forwards each snapshot here, so several runs can be watched
+one after another and a finished run keeps its final numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from workbench.core.engine.events import RunStats
+from workbench.core.views.runs import stats_from_store
+from workbench.tui.dialogs import ConfirmDialog
+from workbench.tui.live_runs import LiveRun
+from workbench.tui.widgets.meters import RunMeters
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+LIMIT_STEP = 2
+
+
+class MonitorScreen(Screen[None]):
+    """The dashboard of one run."""
+
+    CSS_PATH = Path(__file__).with_name("runs.tcss")
+    BINDINGS = [
+        Binding("space", "toggle_pause", "Pause/resume", id="monitor.toggle_pause"),
+        Binding("P", "pause", "Pause", id="monitor.pause", show=False),
+        Binding("R", "resume", "Resume", id="monitor.resume", show=False),
+        Binding("c", "cancel_run", "Cancel run", id="monitor.cancel"),
+        Binding("plus,equals_sign", "limit(1)", "Limit +", id="monitor.limit_up"),
+        Binding("minus", "limit(-1)", "Limit -", id="monitor.limit_down"),
+        Binding("t", "traces", "Traces", id="monitor.traces"),
+        Binding("escape", "back", "Runs", id="monitor.back"),
+    ]
+
+    def __init__(self, run_id: int, live: LiveRun | None = None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.live = live
+        self.status = live.status if live else "done"
+
+    @property
+    def wb(self) -> WorkbenchApp:
+        return cast("WorkbenchApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="monitor-title")
+        with VerticalScroll(id="monitor-body"):
+            yield RunMeters(id="monitor-meters")
+        yield Static("", id="monitor-controls")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        run = self.wb.store.get_run(self.run_id)
+        # a run named after its kind would read "calibration · calibration"
+        name = run["name"] if run["name"] != run["kind"] else ""
+        title = " · ".join(p for p in (f"run {self.run_id}", name, run["kind"]) if p)
+        self.query_one("#monitor-title", Static).update(title)
+        # drawn here directly: show_stats waits for is_mounted, which is not yet set
+        if self.live is not None and self.live.stats is not None:
+            self._draw(self.live.stats, self.live.status)
+        else:
+            self.status = run["status"] if self.live is None else self.live.status
+            self._draw(stats_from_store(self.wb.store, self.run_id), self.status)
+
+    # -- called from the Runs screen's message handlers ------------------------
+
+    def show_stats(self, stats: RunStats, status: str) -> None:
+        if not self.is_mounted:  # on_mount shows the newest snapshot
+            self.status = status
+            return
+        self._draw(stats, status)
+
+    def _draw(self, stats: RunStats, status: str) -> None:
+        self.status = status
+        self.query_one(RunMeters).show(stats, status)
+        self._show_controls()
+
+    def run_ended(self, status: str, error: str | None) -> None:
+        """The worker finished: keep the engine's final snapshot (or rebuild it from the store)."""
+        self.status = status
+        if not self.is_mounted:
+            return
+        final = self.live.stats if self.live is not None else None
+        if final is None:
+            final = stats_from_store(self.wb.store, self.run_id)
+        self.query_one(RunMeters).show(final, status)
+        self._show_controls()
+        if error:
+            self.query_one("#monitor-controls", Static).update(f"run {status}: {error}")
+
+    def _show_controls(self) -> None:
+        live = self.live
+        if live is None or live.status not in ("running", "paused"):
+            text = "finished · t traces · escape back to runs"
+        else:
+            limits = (
+                ", ".join(f"{p} {n}" for p, n in sorted(live.limits.items())) or "engine default"
+            )
+            text = f"concurrency: {limits}  (+/- to change) · space pause/resume · c cancel"
+        self.query_one("#monitor-controls", Static).update(text)
+
+    # -- actions -----------------------------------------------------------------
+
+    def _engine(self) -> Any:
+        live = self.live
+        if live is None or live.engine is None or live.status not in ("running", "paused"):
+            self.notify("this run is not running here", severity="warning", timeout=2)
+            return None
+        return live.engine
+
+    def action_pause(self) -> None:
+        engine = self._engine()
+        if engine is not None and self.live is not None:
+            engine.pause()
+            self.live.status = "paused"
+            self._refresh_status()
+
+    def action_resume(self) -> None:
+        engine = self._engine()
+        if engine is not None and self.live is not None:
+            engine.resume()
+            self.live.status = "running"
+            self._refresh_status()
+
+    def action_toggle_pause(self) -> None:
+        if self.live is not None and self.live.status == "paused":
+            self.action_resume()
+        else:
+            self.action_pause()
+
+    def _refresh_status(self) -> None:
+        if self.live is not None:
+            meters = self.query_one(RunMeters)
+            if meters.stats is not None:
+                self.show_stats(meters.stats, self.live.status)
+
+    def action_cancel_run(self) -> None:
+        engine = self._engine()
+        if engine is None:
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                engine.cancel()
+                self.notify(f"cancelling run {self.run_id}…", timeout=2)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Cancel run",
+                f"Cancel run {self.run_id}?  Finished calls stay stored; the run can be resumed.",
+                yes="Cancel run",
+                no="Keep running",
+            ),
+            done,
+        )
+
+    def action_limit(self, direction: int) -> None:
+        engine = self._engine()
+        live = self.live
+        if engine is None or live is None:
+            return
+        providers = live.providers
+        for provider in providers:
+            current = live.limits.get(provider)
+            if current is None:
+                stats_limit = live.stats.limit if live.stats else 0
+                current = max(1, stats_limit // max(1, len(providers)))
+            new = max(1, current + direction * LIMIT_STEP)
+            engine.set_limit(provider, new)
+            live.limits[provider] = new
+        self._show_controls()
+
+    async def action_traces(self) -> None:
+        from workbench.tui.screens.traces import TracesScreen
+
+        await self.app.switch_mode("traces")
+        screen = self.app.screen
+        if isinstance(screen, TracesScreen):
+            screen.open_run(self.run_id)
+
+    def action_back(self) -> None:
+        self.dismiss(None)

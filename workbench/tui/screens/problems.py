@@ -1,0 +1,460 @@
+"""Problems: search, filter, sort, sample and select problems into named sets.
+
+Keyboard first (``/`` search, ``space`` select, ``enter`` details, ``s``
+sample).  Every query is a paged call into ``workbench.core.library.problems`` run in
+a thread worker with its own store connection; workers only post messages,
+and handlers change widgets.  A generation number tags each query so pages
+from a superseded search are dropped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from workbench.core.library import problems as core
+from workbench.core.store import Store
+from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
+from workbench.tui.messages import WorkspaceChanged
+from workbench.tui.palette import mode_action, register_command
+from workbench.tui.screens.problems_state import (
+    EMPTY_LIBRARY,
+    NO_MATCH,
+    SORTS,
+    Counted,
+    DetailLoaded,
+    FacetsLoaded,
+    PageLoaded,
+    ProblemsFailed,
+    Sampled,
+    SetSaved,
+    ViewState,
+    fetch_counts,
+    fetch_facets,
+    fetch_page,
+    parse_sample_request,
+    status_line,
+    validate_set_name,
+)
+from workbench.tui.widgets.problem_detail import ProblemDetail
+from workbench.tui.widgets.problem_filters import ProblemFilterBar
+from workbench.tui.widgets.problem_table import ProblemTable
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+PAGE_SIZE = 200
+
+
+class ProblemsScreen(Screen[None]):
+    """The problem library as a paged, filterable table with a detail pane."""
+
+    CSS_PATH = Path(__file__).with_name("problems.tcss")
+    AUTO_FOCUS = "ProblemTable"  # letter keys are commands here, not search text
+    BINDINGS = [
+        Binding("slash", "search", "Search", id="problems.search"),
+        Binding("space", "toggle_select", "Select", id="problems.select"),
+        Binding("enter", "details", "Details", id="problems.details"),
+        Binding("s", "sample", "Sample", id="problems.sample"),
+        Binding("n", "save_set", "Save set", id="problems.save_set"),
+        Binding("v", "only_selected", "Selected only", show=False, id="problems.only_selected"),
+        Binding("o", "cycle_sort", "Sort", id="problems.sort"),
+        Binding("O", "reverse_sort", "Reverse sort", show=False, id="problems.reverse"),
+        Binding("f", "filters", "Filters", show=False, id="problems.filters"),
+        Binding("x", "clear_selection", "Clear selection", show=False, id="problems.clear_sel"),
+        Binding("c", "clear_filters", "Clear filters", show=False, id="problems.clear_filters"),
+        Binding("i", "app.import_samples", "Import samples", show=False, id="problems.import"),
+        Binding("r", "refresh", "Refresh", show=False, id="problems.refresh"),
+        Binding("escape", "back", "Back", show=False, id="problems.back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = ViewState()
+        self.selected: dict[str, None] = {}  # ordered set: selection order is set order
+        self.generation = 0
+        self.total: int | None = None
+        self.library_size: int | None = None
+        self._detail_id: str | None = None
+        self._view_conn: sqlite3.Connection | None = None  # the running view query's
+        self._view_lock = threading.Lock()
+
+    @property
+    def wb(self) -> WorkbenchApp:
+        return cast("WorkbenchApp", self.app)
+
+    @property
+    def table(self) -> ProblemTable:
+        return self.query_one(ProblemTable)
+
+    # -- layout ------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ProblemFilterBar(id="problems-filters")
+        with Horizontal(id="problems-body"):
+            yield ProblemTable(id="problems-table")
+            yield ProblemDetail(id="problems-detail")
+        yield Static("", id="problems-empty")
+        yield Static("", id="problems-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self._load_facets()
+        self.reload()
+
+    @on(WorkspaceChanged)
+    def action_refresh(self) -> None:
+        """Re-read filters and rows (after an import, or a run that set solve rates)."""
+        self._load_facets()
+        self.reload()
+
+    # -- querying ----------------------------------------------------------
+
+    def reload(self) -> None:
+        """Start a fresh query for the current view; older pages will be dropped."""
+        self.generation += 1
+        self.table.reset()
+        self.total = None
+        self._interrupt_view_query()
+        self._load_view(self.generation, self.state, tuple(self.selected))
+        self._update_status()
+
+    def _set_state(self, **changes: Any) -> None:
+        new = replace(self.state, **changes)
+        if new != self.state:
+            self.state = new
+            self.reload()
+
+    def _fetch(self, failure: str, query: Callable[[Store], Message]) -> None:
+        """In a worker thread: run ``query`` on a store of its own, post what it returns
+        (or a one-line failure).  Widgets change only in the message handlers."""
+        try:
+            with self.wb.thread_store() as store:
+                message = query(store)
+        except Exception as exc:
+            message = ProblemsFailed(f"{failure}: {exc}")
+        self.post_message(message)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="problems-page")
+    def _load_page(
+        self, generation: int, state: ViewState, offset: int, selection: tuple[str, ...]
+    ) -> None:
+        def query(store: Store) -> Message:
+            rows, previews = fetch_page(store, state, selection, offset=offset, limit=PAGE_SIZE)
+            return PageLoaded(generation, offset, rows, previews)
+
+        self._fetch("query failed", query)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="problems-view")
+    def _load_view(self, generation: int, state: ViewState, selection: tuple[str, ...]) -> None:
+        """First page, then the count, on a connection the next query can interrupt
+        (so typing in the search box never queues full-table scans behind each other)."""
+        try:
+            with self.wb.thread_store() as store, self._interruptible(store.conn):
+                rows, previews = fetch_page(store, state, selection, offset=0, limit=PAGE_SIZE)
+                self.post_message(PageLoaded(generation, 0, rows, previews))
+                counts = fetch_counts(store, state, len(selection))
+                self.post_message(Counted(generation, *counts))
+        except Exception as exc:
+            if generation == self.generation:  # a superseded query was interrupted: not news
+                self.post_message(ProblemsFailed(f"query failed: {exc}"))
+
+    @contextmanager
+    def _interruptible(self, conn: sqlite3.Connection) -> Iterator[None]:
+        with self._view_lock:
+            self._view_conn = conn
+        try:
+            yield
+        finally:
+            with self._view_lock:  # unregister before the connection closes
+                if self._view_conn is conn:
+                    self._view_conn = None
+
+    def _interrupt_view_query(self) -> None:
+        with self._view_lock:
+            if self._view_conn is not None:
+                self._view_conn.interrupt()  # sqlite3 allows this from another thread
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="problems-facets")
+    def _load_facets(self) -> None:
+        self._fetch("filters failed", lambda store: FacetsLoaded(fetch_facets(store)))
+
+    @on(PageLoaded)
+    def _page_loaded(self, message: PageLoaded) -> None:
+        if message.generation != self.generation:
+            return  # a newer query superseded this one
+        table = self.table
+        if message.offset != table.row_count:
+            return  # a duplicate request for a page already shown
+        table.append_rows(message.rows, self.selected, message.previews)
+        table.exhausted = len(message.rows) < PAGE_SIZE
+        if message.offset == 0 and message.rows and self._detail_open:
+            self._show_detail_for_cursor()
+        self._update_status()
+
+    @on(Counted)
+    def _counted(self, message: Counted) -> None:
+        if message.generation != self.generation:
+            return
+        self.total = message.total
+        self.library_size = message.library
+        self._update_status()
+
+    @on(FacetsLoaded)
+    def _facets_loaded(self, message: FacetsLoaded) -> None:
+        self.filters.set_facets(message.facets)
+
+    @on(ProblemTable.NeedMore)
+    def _need_more(self) -> None:
+        self._load_page(self.generation, self.state, self.table.row_count, tuple(self.selected))
+
+    @on(ProblemsFailed)
+    def _failed(self, message: ProblemsFailed) -> None:
+        self.notify(message.text, severity="error")
+
+    # -- status ------------------------------------------------------------
+
+    def _update_status(self) -> None:
+        status = status_line(
+            self.state, self.table.row_count, self.total, self.library_size, len(self.selected)
+        )
+        self.query_one("#problems-status", Static).update(status)
+        nothing = self.total == 0
+        empty = self.query_one("#problems-empty", Static)
+        empty.display, self.table.display = nothing, not nothing
+        if nothing:
+            empty.update(NO_MATCH if not self.state.is_everything else EMPTY_LIBRARY)
+
+    # -- search and filters ------------------------------------------------
+
+    @property
+    def filters(self) -> ProblemFilterBar:
+        return self.query_one(ProblemFilterBar)
+
+    def action_search(self) -> None:
+        self.filters.search.focus()
+
+    def action_filters(self) -> None:
+        self.query_one("#filter-source").focus()
+
+    @on(ProblemFilterBar.Changed)
+    def _filters_changed(self, message: ProblemFilterBar.Changed) -> None:
+        self._set_state(**message.changes)
+        if message.submitted:
+            self.table.focus()
+
+    def action_clear_filters(self) -> None:
+        self.filters.clear()
+        self._set_state(**ViewState().filter_fields())
+
+    def action_back(self) -> None:
+        """escape: leave the search box, then close details, then clear the search."""
+        if not self.table.has_focus:
+            self.table.focus()
+        elif self._detail_open:
+            self.query_one(ProblemDetail).display = False
+        elif self.state.search:
+            self.filters.clear_search()
+
+    # -- sorting -----------------------------------------------------------
+
+    def action_cycle_sort(self) -> None:
+        keys = [key for key, _ in SORTS]
+        nxt = keys[(keys.index(self.state.sort) + 1) % len(keys)]
+        self._set_state(sort=nxt, descending=nxt == "solve_rate")
+
+    def action_reverse_sort(self) -> None:
+        self._set_state(descending=not self.state.descending)
+
+    @on(DataTable.HeaderSelected)
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = {"solve": "solve_rate", "steps": "n_steps"}.get(str(event.column_key.value))
+        key = column or str(event.column_key.value)
+        if key in dict(SORTS):
+            if key == self.state.sort:
+                self.action_reverse_sort()
+            else:
+                self._set_state(sort=key, descending=False)
+
+    # -- selection and sets ------------------------------------------------
+
+    def _cursor_id(self) -> str | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return str(row_key.value)
+
+    def action_toggle_select(self) -> None:
+        pid = self._cursor_id()
+        if pid is None:
+            return
+        if pid in self.selected:
+            del self.selected[pid]
+        else:
+            self.selected[pid] = None
+        self.table.set_mark(pid, pid in self.selected)
+        if self.table.cursor_row < self.table.row_count - 1:
+            self.table.move_cursor(row=self.table.cursor_row + 1)
+        self._update_status()
+
+    def action_clear_selection(self) -> None:
+        for pid in list(self.selected):
+            self.table.set_mark(pid, False)
+        self.selected.clear()
+        if self.state.only_selected:
+            self._set_state(only_selected=False)
+        self._update_status()
+
+    def action_only_selected(self) -> None:
+        if not self.selected and not self.state.only_selected:
+            self.notify("Nothing selected: space selects the problem under the cursor.")
+            return
+        self._set_state(only_selected=not self.state.only_selected)
+
+    def action_save_set(self) -> None:
+        if not self.selected:
+            self.notify("Select problems first (space, or s to sample).", severity="warning")
+            return
+        dialog = TextInputDialog(
+            "Save problem set",
+            f"Name for a set of {len(self.selected):,} problems (runs refer to it by name):",
+            placeholder="e.g. gsm8k-pilot-50",
+            validate=validate_set_name,
+        )
+        self.app.push_screen(dialog, self._set_named)
+
+    def _set_named(self, name: str | None) -> None:
+        if not name:
+            return
+        ids = list(self.selected)
+        exists = self.wb.store.scalar("SELECT 1 FROM problem_sets WHERE name=?", (name,))
+        if not exists:
+            self._save_set(name, ids)
+            return
+        confirm = ConfirmDialog(
+            "Replace problem set?",
+            f"A set named '{name}' exists.  Replace it with these {len(ids):,} problems?",
+            yes="Replace",
+            no="Keep it",
+        )
+        self.app.push_screen(confirm, lambda yes: self._replace_confirmed(yes, name, ids))
+
+    def _replace_confirmed(self, yes: bool | None, name: str, ids: list[str]) -> None:
+        if yes:
+            self._save_set(name, ids)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="problems-save-set")
+    def _save_set(self, name: str, ids: list[str]) -> None:
+        self._fetch(
+            f"set '{name}' not saved",
+            lambda store: SetSaved(name, core.create_problem_set(store, name, ids), len(ids)),
+        )
+
+    @on(SetSaved)
+    def _set_saved(self, message: SetSaved) -> None:
+        self.notify(f"Saved problem set '{message.name}' ({message.size:,} problems).")
+
+    # -- sampling ----------------------------------------------------------
+
+    def action_sample(self) -> None:
+        scope = "all problems" if self.state.is_everything else "the problems shown"
+        dialog = TextInputDialog(
+            "Sample problems",
+            f"How many to draw at random from {scope}, and a seed (N or N SEED):",
+            value=f"50 {self.state.seed}",
+            validate=lambda text: parse_sample_request(text)[1],
+        )
+        self.app.push_screen(dialog, self._sample_requested)
+
+    def _sample_requested(self, text: str | None) -> None:
+        if not text:
+            return
+        request, _ = parse_sample_request(text)
+        if request is not None:
+            n, seed = request
+            self._sample(replace(self.state, only_selected=False), n, seed)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="problems-sample")
+    def _sample(self, state: ViewState, n: int, seed: int) -> None:
+        self._fetch(
+            "sampling failed",
+            lambda store: Sampled(core.sample_ids(store, state.to_filter(), n, seed=seed), seed),
+        )
+
+    @on(Sampled)
+    def _sampled(self, message: Sampled) -> None:
+        self.selected = dict.fromkeys(message.ids)
+        # show the sample (always reload: the same state may now mean other rows)
+        self.state = replace(self.state, seed=message.seed, only_selected=True)
+        self.reload()
+        self.notify(
+            f"Sampled {len(message.ids):,} problems (seed {message.seed}); "
+            "n saves them as a set, v shows all."
+        )
+
+    # -- details -----------------------------------------------------------
+
+    @property
+    def _detail_open(self) -> bool:
+        return bool(self.query_one(ProblemDetail).display)
+
+    def action_details(self) -> None:
+        self.query_one(ProblemDetail).display = True
+        self._show_detail_for_cursor()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_details()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self._detail_open:
+            self._show_detail_for_cursor()
+
+    def _show_detail_for_cursor(self) -> None:
+        pid = self._cursor_id()
+        if pid is not None and pid != self._detail_id:
+            self._detail_id = pid
+            self._load_detail(pid)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="problems-detail")
+    def _load_detail(self, problem_id: str) -> None:
+        self._fetch(problem_id, lambda store: DetailLoaded(core.get_problem(store, problem_id)))
+
+    @on(DetailLoaded)
+    def _detail_loaded(self, message: DetailLoaded) -> None:
+        if str(message.problem.id) == self._detail_id:
+            self.query_one(ProblemDetail).show(message.problem)
+
+
+register_command(
+    "problems: search", "Search problem text and ids", mode_action("problems", "search")
+)
+register_command(
+    "problems: sample", "Draw N problems at random with a seed", mode_action("problems", "sample")
+)
+register_command(
+    "problems: save selection as set",
+    "Name the selected problems as a set for runs",
+    mode_action("problems", "save_set"),
+)
+register_command(
+    "problems: clear filters", "Show every problem again", mode_action("problems", "clear_filters")
+)

@@ -1,0 +1,242 @@
+"""What the Problems screen shows (a frozen view state) and the messages its workers post.
+
+Kept apart from the screen so the mapping onto ``workbench.core.library.problems``
+is one function (``ViewState.to_filter``) and easy to test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from textual.message import Message
+
+from workbench.core.library import problems as core
+from workbench.core.store import Store
+from workbench.tui.widgets.problem_detail import readable
+from workbench.tui.widgets.problem_filters import FACETS
+
+#: sortable columns (key understood by core.query_problems, label for the status line)
+SORTS: tuple[tuple[str, str], ...] = (
+    ("id", "id"),
+    ("source", "source"),
+    ("level", "level"),
+    ("n_steps", "steps"),
+    ("solve_rate", "solve rate"),
+)
+MAX_SAMPLE = 1_000_000
+_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Search, filters, sort and sampling seed; equal states mean the same rows."""
+
+    search: str = ""
+    source: str | None = None
+    level: str | None = None
+    subject: str | None = None
+    bin: str | None = None
+    has_grade: bool | None = None
+    only_selected: bool = False
+    sort: str = "id"
+    descending: bool = False
+    seed: int = 0
+
+    @property
+    def is_everything(self) -> bool:
+        """No search and no filter: the whole library."""
+        return self == ViewState(sort=self.sort, descending=self.descending, seed=self.seed)
+
+    def filter_fields(self) -> dict[str, Any]:
+        """The fields a "clear filters" resets."""
+        keep = {"sort", "descending", "seed"}
+        return {f.name: f.default for f in fields(self) if f.name not in keep}
+
+    def to_filter(self) -> core.ProblemFilter:
+        """The core filter for search + filters (the selection view does not use it)."""
+        return core.ProblemFilter(
+            text=self.search,
+            source=self.source,
+            level=int(self.level) if self.level not in (None, "") else None,
+            subject=self.subject,
+            bin=self.bin,
+            has_grade=self.has_grade,
+        )
+
+    def describe(self) -> str:
+        label = dict(SORTS).get(self.sort, self.sort)
+        parts = [f"sort {label} {'↓' if self.descending else '↑'}"]
+        filters = [
+            f"{name}={value}"
+            for name, value in (
+                ("source", self.source),
+                ("level", self.level),
+                ("subject", self.subject),
+                ("bin", self.bin),
+            )
+            if value is not None
+        ]
+        if self.has_grade is not None:
+            filters.append("graded" if self.has_grade else "ungraded")
+        if self.search:
+            filters.append(f'"{self.search}"')
+        if self.only_selected:
+            filters.append("selected only")
+        if filters:
+            parts.append("filter " + " ".join(filters))
+        return "  ·  ".join(parts)
+
+
+EMPTY_LIBRARY = (
+    "No problems yet.  Press i to import the bundled samples, or run `workbench import FILE.jsonl`."
+)
+NO_MATCH = "No problems match.  c clears the filters, escape clears the search."
+
+
+def status_line(
+    state: ViewState, shown: int, total: int | None, library: int | None, n_selected: int
+) -> str:
+    """E.g. ``200 of 1,234 shown (library 100,000)  ·  3 selected  ·  sort id ↑``."""
+    head = f"{shown:,} of {'…' if total is None else f'{total:,}'} shown"
+    if library is not None and not state.is_everything:
+        head += f" (library {library:,})"
+    return "  ·  ".join([head, f"{n_selected:,} selected", state.describe()])
+
+
+def parse_sample_request(text: str) -> tuple[tuple[int, int] | None, str | None]:
+    """``"N"`` or ``"N SEED"`` -> ((n, seed), None), or (None, one-line error)."""
+    words = text.replace(",", " ").split()
+    if not 1 <= len(words) <= 2 or not all(re.fullmatch(r"\d+", w) for w in words):
+        return None, "type a count, optionally followed by a seed: e.g. 50 or 50 7"
+    n = int(words[0])
+    seed = int(words[1]) if len(words) == 2 else 0
+    if not 1 <= n <= MAX_SAMPLE:
+        return None, f"the count must be between 1 and {MAX_SAMPLE:,}"
+    return (n, seed), None
+
+
+def validate_set_name(name: str) -> str | None:
+    if not _SET_NAME.fullmatch(name):
+        return "letters, digits, '.', '_' or '-' (up to 80), starting with a letter or digit"
+    return None
+
+
+def selected_rows(
+    store: Store, selected: Sequence[str], *, offset: int, limit: int
+) -> list[core.ProblemRow]:
+    """One page of light rows for the selection, in selection order.
+
+    The selection lives in memory (at most what a user samples), so paging is
+    a slice of it; only that slice is read from the store.
+    """
+    page = list(selected[offset : offset + limit])
+    if not page:
+        return []
+    marks = ",".join("?" * len(page))
+    latest = "FROM difficulty d WHERE d.problem_id=p.id ORDER BY d.updated_at DESC LIMIT 1"
+    sql = (
+        f"SELECT p.id, p.source, p.level, p.subject, p.n_steps, (SELECT solve_rate {latest}), "
+        f"(SELECT bin {latest}), p.dataset_id FROM problems p WHERE p.id IN ({marks})"
+    )
+    found = {row[0]: core.ProblemRow(*row) for row in store.conn.execute(sql, page)}
+    return [found[pid] for pid in page if pid in found]
+
+
+def fetch_page(
+    store: Store, state: ViewState, selection: Sequence[str], *, offset: int, limit: int
+) -> tuple[list[core.ProblemRow], dict[str, str]]:
+    """One page of rows for ``state`` and a readable question preview for each."""
+    if state.only_selected:
+        rows = selected_rows(store, selection, offset=offset, limit=limit)
+    else:
+        rows = core.query_problems(
+            store,
+            state.to_filter(),
+            order_by=state.sort,
+            descending=state.descending,
+            offset=offset,
+            limit=limit,
+        )
+    return rows, question_previews(store, [row.id for row in rows])
+
+
+def fetch_counts(store: Store, state: ViewState, n_selected: int) -> tuple[int, int]:
+    """(problems matching ``state``, problems in the library)."""
+    library = core.count_problems(store, core.ProblemFilter())
+    if state.only_selected:
+        return n_selected, library
+    if state.is_everything:
+        return library, library
+    return core.count_problems(store, state.to_filter()), library
+
+
+def fetch_facets(store: Store) -> dict[str, list[str]]:
+    """Filter choices found in the library."""
+    return {
+        name: [str(v) for v in core.distinct_values(store, name) if v is not None]
+        for name in FACETS
+    }
+
+
+def question_previews(store: Store, ids: Sequence[str], width: int = 100) -> dict[str, str]:
+    """One readable line of each question, for the table's last column."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    sql = f"SELECT id, source, substr(question, 1, {width * 2}) FROM problems WHERE id IN ({marks})"
+    previews = {}
+    for pid, source, text in store.conn.execute(sql, list(ids)):
+        line = " ".join(readable(text, source).split())
+        previews[pid] = line if len(line) <= width else line[: width - 1] + "…"
+    return previews
+
+
+# -- messages posted by the screen's workers ---------------------------------
+
+
+class PageLoaded(Message):
+    def __init__(
+        self, generation: int, offset: int, rows: list[Any], previews: dict[str, str]
+    ) -> None:
+        super().__init__()
+        self.generation, self.offset, self.rows = generation, offset, rows
+        self.previews = previews
+
+
+class Counted(Message):
+    def __init__(self, generation: int, total: int, library: int) -> None:
+        super().__init__()
+        self.generation, self.total, self.library = generation, total, library
+
+
+class FacetsLoaded(Message):
+    def __init__(self, facets: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.facets = facets
+
+
+class DetailLoaded(Message):
+    def __init__(self, problem: Any) -> None:
+        super().__init__()
+        self.problem = problem
+
+
+class Sampled(Message):
+    def __init__(self, ids: list[str], seed: int) -> None:
+        super().__init__()
+        self.ids, self.seed = ids, seed
+
+
+class SetSaved(Message):
+    def __init__(self, name: str, set_id: int, size: int) -> None:
+        super().__init__()
+        self.name, self.set_id, self.size = name, set_id, size
+
+
+class ProblemsFailed(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

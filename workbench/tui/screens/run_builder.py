@@ -1,0 +1,410 @@
+"""Run builder: pick an experiment, problems, models, prompts, samples, limits; see the cost.
+
+Every change re-plans the run in a thread worker: the config is validated
+(one-line errors), missing API keys are reported (``ProviderRegistry.check_ready``),
+and the planned requests and cost range are shown before anything is sent.
+Launching above ``settings.confirm_above_usd`` asks for an explicit confirm.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import typing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Button, Input, Label, Select, Static
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.experiments.estimate import (
+    Estimate,
+    estimate_items,
+    plan_experiment,
+    project_pending,
+)
+from workbench.core.experiments.kinds import experiment_kinds
+from workbench.core.experiments.runner import load_experiment_config
+from workbench.tui.dialogs import ConfirmDialog
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+#: form role -> config fields that take it, in order of preference
+ROLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "perturber": ("perturber",),
+    "completer": ("completer",),
+    "solver": ("solver", "models", "model", "weak"),
+    "judge": ("judge",),
+}
+SAMPLE_FIELDS = ("samples", "n_samples", "k", "n")
+ALL_PROBLEMS = "__all__"
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    config: Any  # a validated ExperimentConfig subclass
+    model_refs: tuple[str, ...]
+    estimate: Estimate | None
+
+
+class PlanReady(Message):
+    def __init__(
+        self,
+        token: int,
+        config: Any,
+        refs: tuple[str, ...],
+        estimate: Estimate,
+        problems: list[str],
+    ) -> None:
+        super().__init__()
+        self.token, self.config, self.refs = token, config, refs
+        self.estimate, self.problems = estimate, problems
+
+
+class PlanFailed(Message):
+    def __init__(self, token: int, error: str) -> None:
+        super().__init__()
+        self.token, self.error = token, error
+
+
+def _is_sequence(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        return True
+    return any(_is_sequence(a) for a in typing.get_args(annotation) if a is not type(None))
+
+
+def _parse_pairs(text: str, where: str) -> dict[str, Any]:
+    """``a=1, b="x", c=[1,2]`` -> dict; values are TOML, bare words are strings."""
+    out: dict[str, Any] = {}
+    for part in [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]:
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise WorkbenchError(f"{where}: '{part}' is not key=value")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def build_config_data(cls: Any, form: dict[str, str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The config dict for experiment class ``cls`` from the form's strings, and its models."""
+    fields = cls.config_model.model_fields
+    data: dict[str, Any] = {"kind": cls.kind}
+    if form.get("name"):
+        data["name"] = form["name"]
+    problems: dict[str, Any] = {}
+    if form.get("set") and form["set"] != ALL_PROBLEMS:
+        problems["set"] = form["set"]
+    if form.get("limit"):
+        try:
+            problems["limit"] = int(form["limit"])
+        except ValueError:
+            raise WorkbenchError(f"problems: limit '{form['limit']}' is not a number") from None
+    if problems:
+        data["problems"] = problems
+    refs: list[str] = []
+    for role, candidates in ROLE_FIELDS.items():
+        value = form.get(role, "").strip()
+        field = next((f for f in candidates if f in fields), None)
+        if not value or field is None:
+            continue
+        values = [v.strip() for v in value.split(",") if v.strip()]
+        refs += values
+        data[field] = values if _is_sequence(fields[field].annotation) else values[0]
+    sample_field = next((f for f in SAMPLE_FIELDS if f in fields), None)
+    if form.get("samples") and sample_field:
+        try:
+            data[sample_field] = int(form["samples"])
+        except ValueError:
+            raise WorkbenchError(f"samples: '{form['samples']}' is not a number") from None
+    for key, label in (("concurrency", "concurrency"), ("budget", "budget_usd")):
+        if form.get(key):
+            try:
+                data[label] = int(form[key]) if key == "concurrency" else float(form[key])
+            except ValueError:
+                raise WorkbenchError(f"{key}: '{form[key]}' is not a number") from None
+    data.update(_parse_pairs(form.get("prompts", ""), "prompt versions"))
+    data.update(_parse_pairs(form.get("more", ""), "more settings"))
+    for key in ("judge", "checker"):  # models named in the extra settings count too
+        if isinstance(data.get(key), str) and data[key] not in refs:
+            refs.append(data[key])
+    return data, tuple(dict.fromkeys(refs))
+
+
+def validate_config(data: dict[str, Any]) -> Any:
+    return load_experiment_config(data)
+
+
+class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
+    """Returns a ``LaunchRequest`` (or None when cancelled)."""
+
+    DEFAULT_CLASSES = "dialog"
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="builder.cancel"),
+        Binding("ctrl+l", "launch", "Launch", id="builder.launch"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kinds = experiment_kinds(launchable=True)
+        self.plan: PlanReady | None = None
+        self._token = 0
+        self._debounce: Timer | None = None
+        self._parked: dict[str, str] = {}  # role -> model typed before its field was disabled
+
+    @property
+    def wb(self) -> WorkbenchApp:
+        return cast("WorkbenchApp", self.app)
+
+    def _row(self, label: str, widget: Any) -> Horizontal:
+        return Horizontal(Label(label, classes="builder-label"), widget, classes="builder-row")
+
+    def compose(self) -> ComposeResult:
+        sets = self.wb.store.query("SELECT name FROM problem_sets ORDER BY name")
+        set_options = [("all problems", ALL_PROBLEMS)] + [(r["name"], r["name"]) for r in sets]
+        kinds = sorted(self.kinds)
+        default_model = self.wb.settings.default_model
+        with Vertical(classes="dialog-box builder-box") as box:
+            box.border_title = "New run"
+            with VerticalScroll(id="builder-form", can_focus=False):
+                yield self._row(
+                    "experiment",
+                    Select(
+                        [(k, k) for k in kinds],
+                        value=kinds[0] if kinds else Select.NULL,
+                        allow_blank=not kinds,
+                        id="b-kind",
+                    ),
+                )
+                yield self._row("name", Input(placeholder="optional", id="b-name"))
+                yield self._row(
+                    "problem set",
+                    Select(
+                        set_options,
+                        value=sets[0]["name"] if sets else ALL_PROBLEMS,
+                        allow_blank=False,
+                        id="b-set",
+                    ),
+                )
+                yield self._row("limit", Input(placeholder="all", id="b-limit", type="integer"))
+                for role in ROLE_FIELDS:
+                    yield self._row(role, Input(default_model, id=f"b-{role}"))
+                yield self._row(
+                    "prompt versions",
+                    Input(placeholder="e.g. perturb_prompt=perturb-step@3", id="b-prompts"),
+                )
+                yield self._row(
+                    "samples", Input(placeholder="default", id="b-samples", type="integer")
+                )
+                yield self._row(
+                    "concurrency",
+                    Input(placeholder="provider default", id="b-concurrency", type="integer"),
+                )
+                yield self._row(
+                    "budget (USD)", Input(placeholder="no cap", id="b-budget", type="number")
+                )
+                yield self._row("more", Input(placeholder="key=value, ...", id="b-more"))
+            yield Static("planning…", id="builder-estimate")
+            yield Static("", id="builder-problems")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Launch", variant="primary", id="b-launch", disabled=True)
+                yield Button("Cancel", id="b-cancel")
+            yield Static("ctrl+l launch · escape cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self._kind_changed()
+        self._schedule()
+        # start on the first field: a focused scroll container swallows typing unseen
+        self.query_one("#b-kind", Select).focus()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # CSS :focus-within does not refresh on tab here, so mark the focused row by hand
+        for row in self.query(".builder-row"):
+            row.set_class(event.widget in row.walk_children(), "-focused")
+
+    # -- form --------------------------------------------------------------------
+
+    def form(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for name in (
+            "name",
+            "limit",
+            *ROLE_FIELDS,
+            "prompts",
+            "samples",
+            "concurrency",
+            "budget",
+            "more",
+        ):
+            values[name] = self.query_one(f"#b-{name}", Input).value.strip()
+        for name in ("kind", "set"):
+            value = self.query_one(f"#b-{name}", Select).value
+            values[name] = "" if value is Select.NULL else str(value)
+        return values
+
+    def _kind_changed(self) -> None:
+        cls = self.kinds.get(self.form()["kind"])
+        fields = cls.config_model.model_fields if cls else {}
+        kind = self.form()["kind"] or "this experiment"
+        for role, candidates in ROLE_FIELDS.items():
+            box = self.query_one(f"#b-{role}", Input)
+            used = next((f for f in candidates if f in fields), None)
+            if used is None and not box.disabled:
+                # an unused role showing a model reads as if that model will be called
+                self._parked[role], box.value = box.value, ""
+            elif used is not None and box.disabled and not box.value:
+                box.value = self._parked.pop(role, self.wb.settings.default_model)
+            box.disabled = used is None
+            box.placeholder = "" if used else f"not used by {kind}"
+            box.tooltip = f"config field: {used}" if used else f"not used by {kind}"
+        prompts = [
+            f"{f}={fields[f].default}"
+            for f in fields
+            if f.endswith("_prompt") and isinstance(fields[f].default, str)
+        ]
+        self.query_one("#b-prompts", Input).value = ", ".join(prompts)
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "b-kind":
+            self._kind_changed()
+        self._schedule()
+
+    @on(Input.Changed)
+    def _input_changed(self) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Re-plan shortly after the last keystroke."""
+        self.query_one("#b-launch", Button).disabled = True
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(0.25, self._replan)
+
+    def _replan(self) -> None:
+        self._token += 1
+        form = self.form()
+        cls = self.kinds.get(form["kind"])
+        if cls is None:
+            self._failed(self._token, "no experiment kinds are available")
+            return
+        self.query_one("#builder-estimate", Static).update("planning…")
+        self._plan(self._token, cls, form)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="builder-plan")
+    def _plan(self, token: int, cls: Any, form: dict[str, str]) -> None:
+        from workbench.core.engine.pricing import PriceTable
+        from workbench.core.providers.registry import ProviderRegistry
+
+        settings = self.wb.settings
+        try:
+            data, refs = build_config_data(cls, form)
+            config = validate_config(data)
+            problems = ProviderRegistry(settings).check_ready(list(refs))
+            store = self.wb.store.reopen()
+            try:
+                items, pending = plan_experiment(store, config)
+                projected, pending = project_pending(config, items, pending)
+                estimate = estimate_items(
+                    store,
+                    PriceTable.load(settings),
+                    items,
+                    pending_stages=pending,
+                    projected=projected,
+                )
+            finally:
+                store.close()
+        except Exception as exc:  # validation and planning errors are one line
+            self.post_message(
+                PlanFailed(token, str(exc).splitlines()[0] if str(exc) else repr(exc))
+            )
+            return
+        self.post_message(PlanReady(token, config, refs, estimate, problems))
+
+    @on(PlanFailed)
+    def _plan_failed(self, message: PlanFailed) -> None:
+        self._failed(message.token, message.error)
+
+    def _failed(self, token: int, error: str) -> None:
+        if token != self._token:
+            return
+        self.plan = None
+        self.query_one("#builder-estimate", Static).update("")
+        self.query_one("#builder-problems", Static).update(error)
+        self.query_one("#b-launch", Button).disabled = True
+
+    @on(PlanReady)
+    def _plan_ready(self, message: PlanReady) -> None:
+        if message.token != self._token:
+            return  # the form changed since
+        self.plan = message
+        est = message.estimate
+        lines = [f"planned: {est.summary()}"]
+        for s in est.stages:
+            proj = (
+                f"~{s.projected_output_tokens:,} out ({s.history_calls} earlier calls)"
+                if s.projected_output_tokens is not None
+                else "out ≤ max_tokens"
+            )
+            cost = (
+                "unpriced"
+                if s.cost_high is None
+                else f"${s.cost_low or 0:,.2f}–${s.cost_high:,.2f}"
+            )
+            version = f" (prompt {s.plan.prompt_version})" if s.plan.prompt_version else ""
+            n = s.plan.n_requests
+            lines.append(
+                f"  {s.plan.stage}{version} · {s.plan.model_ref}: "
+                f"{n:,} request{'' if n == 1 else 's'}, ~{s.plan.input_tokens:,} in, {proj}, {cost}"
+            )
+        high = est.cost_high or 0.0
+        if high > self.wb.settings.confirm_above_usd:
+            lines.append(
+                f"above ${self.wb.settings.confirm_above_usd:,.2f}: launch asks to confirm"
+            )
+        self.query_one("#builder-estimate", Static).update("\n".join(lines))
+        problems = "\n".join(f"missing: {p}" for p in message.problems)
+        self.query_one("#builder-problems", Static).update(problems)
+        self.query_one("#b-launch", Button).disabled = bool(message.problems)
+
+    # -- launching -------------------------------------------------------------
+
+    @on(Button.Pressed, "#b-launch")
+    def action_launch(self) -> None:
+        plan = self.plan
+        if plan is None or plan.problems or self.query_one("#b-launch", Button).disabled:
+            self.notify("fix the problems shown before launching", severity="warning", timeout=3)
+            return
+        request = LaunchRequest(plan.config, plan.refs, plan.estimate)
+        high = plan.estimate.cost_high or 0.0
+        threshold = self.wb.settings.confirm_above_usd
+        if high <= threshold:
+            self.dismiss(request)
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(request)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Confirm launch",
+                f"This run may cost up to ${high:,.2f} (threshold ${threshold:,.2f}). Launch?",
+                yes="Launch",
+                no="Back",
+            ),
+            confirmed,
+        )
+
+    @on(Button.Pressed, "#b-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,318 @@
+"""Runs section: the runs list, launching from the builder, and the live runs' workers.
+
+Each launched run executes in its own thread worker (group ``run-<id>``)
+owned by this screen, so it keeps going while the user looks elsewhere; the
+monitor screens are views onto it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.views.runs import RunRow, list_runs, run_headline
+from workbench.tui.dialogs import ConfirmDialog
+from workbench.tui.live_runs import (
+    LiveRun,
+    RunEnded,
+    RunEngineReady,
+    RunLimitChanged,
+    RunStatsUpdated,
+    execute_run,
+)
+from workbench.tui.palette import mode_action, register_command
+from workbench.tui.screens.monitor import MonitorScreen
+from workbench.tui.screens.run_builder import LaunchRequest, RunBuilderScreen
+from workbench.tui.widgets.meters import fmt_duration, fmt_usd
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+COLUMNS = ("id", "name", "kind", "status", "cost", "duration", "samples", "headline")
+
+
+def resumable_config(store: Any, run_id: int) -> Any:
+    """The validated config snapshot a run was started with (one-line error if it is not)."""
+    from workbench.core.experiments.runner import load_experiment_config
+
+    return load_experiment_config(store.get_run(run_id)["config"])
+
+
+def model_refs(config: Any) -> tuple[str, ...]:
+    """The ``provider:model`` strings a config names (for per-provider concurrency keys)."""
+    refs: list[str] = []
+    for value in config.model_dump(mode="json").values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and ":" in item and " " not in item:
+                refs.append(item)
+    return tuple(dict.fromkeys(refs))
+
+
+class RunsScreen(Screen[None]):
+    """Every run with its status, cost, duration and headline; n launches a new one."""
+
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [
+        Binding("n", "new_run", "New run", id="runs.new"),
+        Binding("enter,w", "watch", "Watch", id="runs.watch"),
+        Binding("t", "traces", "Traces", id="runs.traces"),
+        Binding("u", "resume", "Resume", id="runs.resume"),
+        Binding("r", "refresh", "Refresh", id="runs.refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, LiveRun] = {}
+        self._headlines: dict[tuple[int, str], str] = {}
+        self._rows: list[RunRow] = []
+        self._watchers: list[MonitorScreen] = []  # open monitors, wherever they are stacked
+
+    @property
+    def wb(self) -> WorkbenchApp:
+        return cast("WorkbenchApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table: DataTable[str] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", id="runs-empty", classes="empty-state")
+        yield Static("", id="runs-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        self.action_refresh()
+        # cheap (one grouped query); only while this screen is the one on show
+        self.set_interval(1.0, self._tick)
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def _tick(self) -> None:
+        if self.is_current and any(r.active for r in self._rows):
+            self.action_refresh()
+
+    # -- table -------------------------------------------------------------------
+
+    def _headline(self, row: RunRow) -> str:
+        key = (row.id, row.status)
+        if row.active:  # changes as samples land; cheap enough at 1 Hz for one run
+            return run_headline(self.wb.store, row.id, row.kind)
+        if key not in self._headlines:
+            self._headlines[key] = run_headline(self.wb.store, row.id, row.kind)
+        return self._headlines[key]
+
+    def _cells(self, row: RunRow) -> tuple[str, ...]:
+        cost = fmt_usd(row.cost_usd) if row.n_calls and row.cost_usd else "$0"
+        if row.unpriced_calls:
+            cost = f"{cost} + {row.unpriced_calls} unpriced"
+        live = self.live.get(row.id)
+        status = live.status if live and live.status == "paused" else row.status
+        if row.active and live is None:  # stopped with the app that ran it, or run elsewhere
+            status = f"{row.status} (not here)"
+        return (
+            str(row.id),
+            row.name,
+            row.kind,
+            status,
+            cost,
+            fmt_duration(row.duration_s),
+            f"{row.n_samples:,}",
+            self._headline(row),
+        )
+
+    def action_refresh(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        self._rows = list_runs(self.wb.store)
+        selected = self.selected_run_id()
+        wanted = [str(r.id) for r in self._rows]
+        if [k.value for k in table.rows] != wanted:
+            table.clear()
+            for row in self._rows:
+                table.add_row(*self._cells(row), key=str(row.id))
+        else:
+            for row in self._rows:
+                for col, value in zip(COLUMNS, self._cells(row), strict=True):
+                    table.update_cell(str(row.id), col, value, update_width=True)
+        if selected is not None and str(selected) in wanted:
+            table.move_cursor(row=wanted.index(str(selected)), animate=False)
+        empty = not self._rows
+        table.display = not empty
+        self.query_one("#runs-empty", Static).display = empty
+        if empty:
+            self.query_one("#runs-empty", Static).update(
+                "No runs yet.  Press n to build one (problem set, models, budget)."
+            )
+        watching = len([r for r in self.live.values() if r.status in ("running", "paused")])
+        self.query_one("#runs-hint", Static).update(
+            f"{len(self._rows)} runs · {watching} running here · n new · enter watch · t traces"
+            " · u resume a stopped run"
+        )
+
+    def selected_run_id(self) -> int | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # empty or moving table
+            return None
+        return int(key.value) if key.value is not None else None
+
+    # -- actions -------------------------------------------------------------------
+
+    def action_new_run(self) -> None:
+        def done(request: LaunchRequest | None) -> None:
+            if request is not None:
+                self.launch(request)
+
+        self.app.push_screen(RunBuilderScreen(), done)
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _row_chosen(self) -> None:
+        # the focused table takes enter for itself, so the screen's enter binding never fires
+        self.action_watch()
+
+    def action_watch(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is not None:
+            self.watch_run(run_id)
+
+    def watch_run(self, run_id: int) -> None:
+        monitor = MonitorScreen(run_id, self.live.get(run_id))
+        self._watchers.append(monitor)
+        self.app.push_screen(monitor)
+
+    async def action_traces(self) -> None:
+        from workbench.tui.screens.traces import TracesScreen
+
+        run_id = self.selected_run_id()
+        if run_id is None:
+            return
+        await self.app.switch_mode("traces")
+        if isinstance(self.app.screen, TracesScreen):
+            self.app.screen.open_run(run_id)
+
+    def action_resume(self) -> None:
+        """Continue the selected run: only items without a finished sample are sent."""
+        row = next((r for r in self._rows if r.id == self.selected_run_id()), None)
+        if row is None:
+            return
+        live = self.live.get(row.id)
+        if live is not None and live.status in ("running", "paused"):
+            self.watch_run(row.id)
+            return
+        if row.status == "done":
+            self.notify(f"run {row.id} is done: nothing to resume", timeout=3)
+            return
+        try:
+            config = resumable_config(self.wb.store, row.id)
+        except WorkbenchError as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error")
+            return
+        if not row.active:
+            self.start(row.id, config, model_refs(config))
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.start(row.id, config, model_refs(config))
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Resume run",
+                f"Run {row.id} is marked {row.status} but is not running in this app. "
+                "If another workbench is still running it, its calls in flight are paid "
+                "twice. Resume here?",
+                yes="Resume",
+                no="Back",
+            ),
+            confirmed,
+        )
+
+    # -- launching -------------------------------------------------------------------
+
+    def launch(self, request: LaunchRequest) -> int:
+        """Create the run, start its worker, and open its monitor."""
+        config = request.config
+        run_id = self.wb.store.create_run(
+            config.name or config.kind,
+            config.kind,
+            config.model_dump(mode="json"),
+            budget_usd=config.budget_usd,
+        )
+        return self.start(run_id, config, tuple(request.model_refs))
+
+    def start(self, run_id: int, config: Any, refs: tuple[str, ...]) -> int:
+        """Run ``config`` as ``run_id`` in a worker (a new run or a resumed one); watch it."""
+        self.live[run_id] = LiveRun(run_id, refs)
+        store, settings = self.wb.store, self.wb.settings
+
+        def body() -> None:
+            execute_run(store, settings, config, run_id, self.post_message)
+
+        self.run_worker(
+            body,
+            name=f"run {run_id}",
+            group=f"run-{run_id}",
+            exclusive=True,
+            thread=True,
+            exit_on_error=False,
+        )
+        self.action_refresh()
+        self.watch_run(run_id)
+        return run_id
+
+    def _monitors(self, run_id: int) -> list[MonitorScreen]:
+        self._watchers = [m for m in self._watchers if m.is_attached]
+        return [m for m in self._watchers if m.run_id == run_id]
+
+    @on(RunEngineReady)
+    def _engine_ready(self, message: RunEngineReady) -> None:
+        live = self.live.get(message.run_id)
+        if live is not None:
+            live.engine = message.engine
+
+    @on(RunStatsUpdated)
+    def _stats(self, message: RunStatsUpdated) -> None:
+        live = self.live.get(message.run_id)
+        if live is None:
+            return
+        live.stats = message.stats
+        if live.status == "running" and message.stats.paused:
+            live.status = "paused"
+        for monitor in self._monitors(message.run_id):
+            monitor.show_stats(message.stats, live.status)
+
+    @on(RunLimitChanged)
+    def _limit(self, message: RunLimitChanged) -> None:
+        live = self.live.get(message.run_id)
+        if live is not None:
+            live.limits[message.provider] = message.limit
+
+    @on(RunEnded)
+    def _ended(self, message: RunEnded) -> None:
+        live = self.live.get(message.run_id)
+        if live is not None:
+            live.status = message.status
+            live.error = message.error
+        for monitor in self._monitors(message.run_id):
+            monitor.run_ended(message.status, message.error)
+        severity: Any = "information" if message.status == "done" else "warning"
+        tail = f": {message.error}" if message.error else ""
+        self.notify(f"run {message.run_id} {message.status}{tail}", severity=severity)
+        self.action_refresh()
+
+
+register_command("runs: new", "Build and launch a run", mode_action("runs", "new_run"))
+register_command("runs: watch", "Watch the selected run", mode_action("runs", "watch"))
+register_command("runs: resume", "Continue the selected stopped run", mode_action("runs", "resume"))

@@ -1,0 +1,326 @@
+"""Trace stepper: keyboard-first reading of a run's samples.
+
+Opening a run loads only the ids that pass the filter (a thread worker, one
+indexed query); each move loads one sample by primary key on the UI thread
+(well under a millisecond), so stepping never waits on the run's size.
+"""
+
+from __future__ import annotations
+
+from array import array
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from workbench.core.errors import StoreError
+from workbench.core.views.traces import (
+    FilterChoices,
+    TraceFilter,
+    TraceIndex,
+    TraceView,
+    add_label,
+    filter_choices,
+    load_trace,
+    trace_index,
+)
+from workbench.tui.dialogs import choose_run
+from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
+from workbench.tui.widgets import trace_render
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+_EMPTY_CHOICES = FilterChoices((), (), (), (), (), ())
+
+
+class TraceIndexLoaded(Message):
+    """The worker finished listing a run's traces under a filter."""
+
+    def __init__(
+        self,
+        run_id: int,
+        flt: TraceFilter,
+        index: TraceIndex,
+        choices: FilterChoices | None,
+        keep_sample: int | None,
+    ) -> None:
+        super().__init__()
+        self.run_id, self.flt, self.index = run_id, flt, index
+        self.choices, self.keep_sample = choices, keep_sample
+
+
+class FilterChoicesLoaded(Message):
+    def __init__(self, run_id: int, choices: FilterChoices) -> None:
+        super().__init__()
+        self.run_id, self.choices = run_id, choices
+
+
+class TraceIndexFailed(Message):
+    def __init__(self, run_id: int, error: str) -> None:
+        super().__init__()
+        self.run_id, self.error = run_id, error
+
+
+class TracesScreen(Screen[None]):
+    """j/k samples, n/p problems, f filter, / search, l label, y copy."""
+
+    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    BINDINGS = [
+        Binding("j,down", "step(1)", "Next", id="traces.next"),
+        Binding("k,up", "step(-1)", "Prev", id="traces.previous"),
+        Binding("n", "problem(1)", "Next problem", id="traces.next_problem"),
+        Binding("p", "problem(-1)", "Prev problem", id="traces.previous_problem"),
+        Binding("f", "filter", "Filter", id="traces.filter"),
+        Binding("slash", "search", "Search", id="traces.search"),
+        Binding("l", "label", "Label", id="traces.label"),
+        Binding("y", "copy", "Copy", id="traces.copy"),
+        Binding("r", "choose_run", "Run", id="traces.run"),
+        Binding("c", "clear_filter", "Clear filter", id="traces.clear", show=False),
+        Binding("home,g", "jump(0)", "First", id="traces.first", show=False),
+        Binding("end,G", "jump(-1)", "Last", id="traces.last", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id: int | None = None
+        self.flt = TraceFilter()
+        self.index = TraceIndex(array("q"), array("q"))
+        self.choices = _EMPTY_CHOICES
+        self.position = 0
+        self.view: TraceView | None = None
+        self.loading = False
+
+    @property
+    def wb(self) -> WorkbenchApp:
+        return cast("WorkbenchApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="trace-bar"):
+            yield Static("", id="trace-status")
+        with VerticalScroll(id="trace-body"):
+            yield Static("", id="trace-head")
+            yield Static("Question", classes="trace-title")
+            yield Static("", id="trace-question", classes="trace-block")
+            yield Static("Reference steps", classes="trace-title")
+            yield Static("", id="trace-steps", classes="trace-block")
+            yield Static("Continuation", id="trace-continuation-title", classes="trace-title")
+            yield Static("", id="trace-continuation", classes="trace-block")
+            yield Static("Grade", classes="trace-title")
+            yield Static("", id="trace-grade", classes="trace-block")
+            yield Static("Call", classes="trace-title")
+            yield Static("", id="trace-meta", classes="trace-block")
+        yield Static("", id="trace-empty", classes="empty-state")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.run_id is None:
+            self.action_open_latest()
+
+    def on_screen_resume(self) -> None:
+        if self.run_id is None and not self.loading:
+            self.action_open_latest()
+
+    # -- opening -------------------------------------------------------------
+
+    def open_run(self, run_id: int, flt: TraceFilter | None = None) -> None:
+        """Show ``run_id`` (from the start) under ``flt`` (default: everything)."""
+        self.run_id = run_id
+        self.flt = flt or TraceFilter()
+        self.choices = _EMPTY_CHOICES
+        self._load(run_id, self.flt, with_choices=True, keep_sample=None)
+
+    def action_open_latest(self) -> None:
+        latest = self.wb.store.scalar("SELECT MAX(id) FROM runs")
+        if latest is None:
+            self._show_empty("No runs yet.  Start one from Runs (3), then come back here.")
+            return
+        self.open_run(int(latest))
+
+    def _load(
+        self, run_id: int, flt: TraceFilter, *, with_choices: bool, keep_sample: int | None
+    ) -> None:
+        self.loading = True
+        self.query_one("#trace-status", Static).update(f"run {run_id}: loading traces…")
+        self._list_traces(run_id, flt, with_choices, keep_sample)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="traces-index")
+    def _list_traces(
+        self, run_id: int, flt: TraceFilter, with_choices: bool, keep_sample: int | None
+    ) -> None:
+        try:
+            store = self.wb.store.reopen()
+            try:
+                index = trace_index(store, run_id, flt)
+                self.post_message(TraceIndexLoaded(run_id, flt, index, None, keep_sample))
+                if with_choices:  # after the first sample is up: the dialog needs them later
+                    self.post_message(FilterChoicesLoaded(run_id, filter_choices(store, run_id)))
+            finally:
+                store.close()
+        except Exception as exc:  # shown as one line; the screen stays usable
+            self.post_message(TraceIndexFailed(run_id, str(exc)))
+
+    @on(TraceIndexLoaded)
+    def _index_loaded(self, message: TraceIndexLoaded) -> None:
+        if message.run_id != self.run_id or message.flt != self.flt:
+            return  # a newer request superseded this one
+        self.loading = False
+        self.index = message.index
+        if message.choices is not None:
+            self.choices = message.choices
+        position = 0
+        if message.keep_sample is not None and message.keep_sample in message.index.ids:
+            position = message.index.ids.index(message.keep_sample)
+        self._show(position)
+
+    @on(FilterChoicesLoaded)
+    def _choices_loaded(self, message: FilterChoicesLoaded) -> None:
+        if message.run_id == self.run_id:
+            self.choices = message.choices
+
+    @on(TraceIndexFailed)
+    def _index_failed(self, message: TraceIndexFailed) -> None:
+        self.loading = False
+        self._show_empty(f"run {message.run_id}: {message.error}")
+
+    # -- showing -------------------------------------------------------------
+
+    def _show_empty(self, text: str) -> None:
+        self.view = None
+        self.query_one("#trace-body").display = False
+        empty = self.query_one("#trace-empty", Static)
+        empty.display = True
+        empty.update(text)
+        self._update_status()
+
+    def _update_status(self) -> None:
+        total = len(self.index)
+        run = f"run {self.run_id}" if self.run_id is not None else "no run"
+        where = f"{self.position + 1:,}/{total:,}" if total else "0/0"
+        self.query_one("#trace-status", Static).update(
+            f"{run}  ·  sample {where}  ·  filter: {self.flt.describe()}"
+        )
+
+    def _show(self, position: int) -> None:
+        if not len(self.index):
+            self.position = 0
+            note = "" if self.flt == TraceFilter() else "  Press c to clear the filter."
+            self._show_empty(f"No samples match ({self.flt.describe()}).{note}")
+            return
+        self.position = max(0, min(position, len(self.index) - 1))
+        try:
+            view = load_trace(self.wb.store, self.index.ids[self.position])
+        except StoreError as exc:
+            self._show_empty(str(exc))
+            return
+        self.view = view
+        self.query_one("#trace-empty").display = False
+        body = self.query_one("#trace-body", VerticalScroll)
+        body.display = True
+        self.query_one("#trace-head", Static).update(
+            trace_render.header(view, self.position, len(self.index))
+        )
+        self.query_one("#trace-question", Static).update(view.question)
+        self.query_one("#trace-steps", Static).update(trace_render.steps(view))
+        perturbed = view.perturbed_step is not None or view.prefix is not None
+        self.query_one("#trace-continuation-title", Static).update(
+            "Continuation" if perturbed else "Output"
+        )
+        self.query_one("#trace-continuation", Static).update(trace_render.continuation(view))
+        self.query_one("#trace-grade", Static).update(trace_render.grade(view))
+        self.query_one("#trace-meta", Static).update(trace_render.metadata(view))
+        body.scroll_home(animate=False)
+        self._update_status()
+
+    # -- actions -------------------------------------------------------------
+
+    def action_step(self, delta: int) -> None:
+        if len(self.index):
+            self._show(self.position + delta)
+
+    def action_jump(self, position: int) -> None:
+        if len(self.index):
+            self._show(position if position >= 0 else len(self.index) - 1)
+
+    def action_problem(self, direction: int) -> None:
+        if not len(self.index):
+            return
+        if direction > 0:
+            self._show(self.index.next_problem(self.position))
+        else:
+            self._show(self.index.previous_problem(self.position))
+
+    def _refilter(self, flt: TraceFilter) -> None:
+        if self.run_id is None:
+            return
+        keep = self.view.sample_id if self.view else None
+        self.flt = flt
+        self._load(self.run_id, flt, with_choices=False, keep_sample=keep)
+
+    def action_filter(self) -> None:
+        if self.run_id is None:
+            return
+
+        def done(result: TraceFilter | None) -> None:
+            if result is not None:
+                self._refilter(result)
+
+        self.app.push_screen(TraceFilterDialog(self.flt, self.choices), done)
+
+    def action_clear_filter(self) -> None:
+        self._refilter(TraceFilter())
+
+    def action_search(self) -> None:
+        from workbench.tui.dialogs import TextInputDialog
+
+        if self.run_id is None:
+            return
+
+        def done(text: str | None) -> None:
+            if text is not None:
+                from dataclasses import replace
+
+                self._refilter(replace(self.flt, text=text or None))
+
+        self.app.push_screen(
+            TextInputDialog(
+                "Search traces",
+                "Text in the continuation or the question (empty clears):",
+                value=self.flt.text or "",
+            ),
+            done,
+        )
+
+    def action_label(self) -> None:
+        view = self.view
+        if view is None:
+            return
+
+        def done(result: tuple[str, str] | None) -> None:
+            if result is None:
+                return
+            label, note = result
+            add_label(self.wb.store, view.sample_id, label, note)
+            if label not in self.choices.labels:
+                from dataclasses import replace
+
+                self.choices = replace(self.choices, labels=(*self.choices.labels, label))
+            self.notify(f"labelled sample {view.sample_id}: {label}", timeout=2)
+            self._show(self.position)
+
+        self.app.push_screen(LabelDialog(), done)
+
+    def action_copy(self) -> None:
+        if self.view is not None:
+            self.app.copy_to_clipboard(self.view.as_text())
+            self.notify(f"copied sample {self.view.sample_id}", timeout=2)
+
+    def action_choose_run(self) -> None:
+        choose_run(self, self.wb.store, "Open run", self.run_id, self.open_run)

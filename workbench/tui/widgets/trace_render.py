@@ -1,0 +1,139 @@
+"""Render a ``TraceView`` as styled Content blocks (theme variables in styles)."""
+
+from __future__ import annotations
+
+from textual.content import Content
+
+from workbench.core.grading.detection import Detection, detect_recovery
+from workbench.core.text.diff import word_diff
+from workbench.core.views.traces import TraceView
+
+OUTCOME_STYLE = {
+    "recovered": "bold $success",
+    "not": "bold $error",
+    "invalid": "bold $warning",
+    "ungraded": "bold $text-muted",
+    "error": "bold $error",
+}
+SPAN_STYLE = {
+    "marker": "bold $warning reverse",
+    "recompute": "bold $success underline",
+    "carried": "$error underline",
+}
+
+
+def diff_content(old: str, new: str) -> Content:
+    """The new text with deletions struck through and insertions highlighted."""
+    parts: list[str | tuple[str, str]] = []
+    for op, text in word_diff(old, new):
+        if op == "equal":
+            parts.append(text)
+        elif op == "delete":
+            parts.append((text, "$error strike"))
+        else:
+            parts.append((text, "bold $success on $success-muted"))
+    return Content.assemble(*parts)
+
+
+def header(view: TraceView, position: int, total: int) -> Content:
+    outcome = view.outcome
+    labels = ", ".join(lb.label for lb in view.labels)
+    return Content.assemble(
+        (f" {outcome.upper()} ", OUTCOME_STYLE[outcome] + " reverse"),
+        f"  sample {view.sample_id} ({position + 1:,}/{total:,})",
+        f"  ·  {view.problem_id or '-'} #{view.sample_index}",
+        f"  ·  {view.stage} · {view.role or '-'} · {view.model or '-'}",
+        (f"  ·  labels: {labels}" if labels else "", "$accent"),
+        (f"  ·  flags: {', '.join(view.flags)}" if view.flags else "", "$warning"),
+    )
+
+
+def steps(view: TraceView) -> Content:
+    """Original steps numbered; the perturbed one as a word diff; the truncation point marked."""
+    lines: list[Content] = []
+    for i, step in enumerate(view.original_steps):
+        if i == view.perturbed_index and view.perturbed_step is not None:
+            lines.append(Content.assemble((f"{i + 1:>3}. ", "bold $warning"), step))
+            lines.append(
+                Content.assemble(
+                    (f"  ↳ {view.error_type or 'perturbed'}: ", "bold $warning"),
+                    diff_content(view.original_step or step, view.perturbed_step),
+                )
+            )
+        else:
+            lines.append(Content.assemble((f"{i + 1:>3}. ", "$text-muted"), step))
+        if view.truncate_at is not None and i + 1 == view.truncate_at:
+            lines.append(
+                Content.styled(
+                    f"     ── prefix ends here ({view.truncate_at} steps); continuation below ──",
+                    "$accent",
+                )
+            )
+    if not lines:
+        return Content.styled("(no reference steps)", "$text-muted")
+    return Content("\n").join(lines)
+
+
+def detection_for(view: TraceView) -> Detection:
+    stored = view.payload.get("detection")
+    if isinstance(stored, dict) and stored.get("spans") is not None:
+        return Detection.from_payload(stored)
+    correct = view.grade.correct if view.grade else None
+    return detect_recovery(
+        view.continuation,
+        correct=correct,
+        original_step=view.original_step,
+        perturbed_step=view.perturbed_step,
+        context=view.question,
+    )
+
+
+def continuation(view: TraceView) -> Content:
+    if not view.continuation:
+        err = view.call.error if view.call and view.call.error else "no output"
+        return Content.styled(f"({err})", "$text-muted")
+    text = Content(view.continuation)
+    detection = detection_for(view)
+    for span in detection.spans:
+        if 0 <= span.start < span.end <= len(view.continuation):
+            text = text.stylize(SPAN_STYLE.get(span.kind, "bold"), span.start, span.end)
+    if view.perturbed_step is None and view.prefix is None:
+        return text  # a straight-shot answer: nothing to recover from
+    kind = Content.styled(f"\n\nrecovery: {detection.kind}", "$text-muted italic")
+    return text + kind
+
+
+def grade(view: TraceView) -> Content:
+    g = view.grade
+    if g is None:
+        return Content.assemble(("ungraded", "$text-muted"), f"  ·  gold {view.gold!r}")
+    verdict = "correct" if g.correct else "wrong" if g.correct is False else g.status
+    style = "$success" if g.correct else "$error" if g.correct is False else "$text-muted"
+    return Content.assemble(
+        ("extracted ", "$text-muted"),
+        (repr(g.extracted), "bold"),
+        ("  vs gold ", "$text-muted"),
+        (repr(g.gold if g.gold is not None else view.gold), "bold"),
+        "  →  ",
+        (verdict, f"bold {style}"),
+        (f"  ({g.method or '-'}: {g.reason or g.status})", "$text-muted"),
+    )
+
+
+def _money(value: float | None) -> str:
+    return "unpriced" if value is None else f"${value:.5f}"
+
+
+def metadata(view: TraceView) -> Content:
+    c = view.call
+    chain = " → ".join(f"{link.stage}#{link.sample_id}" for link in view.chain)
+    if c is None:
+        return Content.styled(f"no call recorded  ·  chain: {chain}", "$text-muted")
+    return Content.styled(
+        f"{c.provider}:{c.model}  ·  tokens {c.input_tokens or 0:,} in / "
+        f"{c.output_tokens or 0:,} out  ·  {_money(c.cost_usd)}  ·  "
+        f"{(c.latency_ms or 0) / 1000:.2f} s  ·  attempts {c.attempts}  ·  "
+        f"continuation {c.continuation or '-'}  ·  finish {c.finish_reason or '-'}"
+        f"{'  ·  cache hit' if c.cache_hit else ''}\nchain: {chain}",
+        "$text-muted",
+    )

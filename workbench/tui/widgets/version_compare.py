@@ -1,0 +1,135 @@
+"""Two prompt versions' playground results side by side: pass rates, flags, step diffs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Select, Static
+
+from workbench.core.experiments.playground import PreviewResult
+from workbench.tui.widgets.step_diff import StepDiff
+
+ResultsFor = Callable[[int], list[PreviewResult]]
+
+
+def pass_rate_text(results: list[PreviewResult]) -> str:
+    n = len(results)
+    valid = sum(r.valid for r in results)
+    first = sum(r.valid and r.attempt == 1 for r in results)
+    pct = f"{100 * valid / n:.0f}%" if n else "-"
+    return f"{valid}/{n} valid ({pct}), {first} on the first try"
+
+
+def flags_cell(result: PreviewResult | None) -> str:
+    if result is None:
+        return "-"
+    if result.status == "error":
+        return "error"
+    if not result.validated:
+        return "unchecked"  # the run stopped before its outputs were validated
+    return ", ".join(result.flags) or "ok"
+
+
+def result_note(result: PreviewResult) -> str:
+    bits = [f"attempt {result.attempt}"]
+    if result.error_type:
+        bits.append(result.error_type)
+    if result.reasons:
+        bits.append("; ".join(result.reasons))
+    if result.error:
+        bits.append(result.error)
+    if result.perturbed_step is None and result.output.strip():
+        reply = " ".join(result.output.split())  # one line: the raw reply that did not parse
+        bits.append(f"reply: {reply[:200]}{'…' if len(reply) > 200 else ''}")
+    return " · ".join(bits)
+
+
+class VersionCompare(Vertical):
+    """Pick versions A and B; rows are problems, the highlighted one shows both diffs."""
+
+    DEFAULT_CSS = """
+    VersionCompare { height: 1fr; }
+    VersionCompare #compare-controls { height: auto; }
+    VersionCompare Select { width: 1fr; }
+    VersionCompare #compare-rates { height: auto; padding: 0 1; color: $text-muted; }
+    VersionCompare #compare-table { height: 1fr; min-height: 5; }
+    VersionCompare #compare-diffs { height: auto; max-height: 14; }
+    VersionCompare #compare-diffs StepDiff { width: 1fr; }
+    """
+
+    def __init__(self, results_for: ResultsFor, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.results_for = results_for
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="compare-controls"):
+            yield Select[int]([], prompt="version A", id="compare-a")
+            yield Select[int]([], prompt="version B", id="compare-b")
+        yield Static("Pick two versions that have Try results.", id="compare-rates")
+        yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="compare-diffs"):
+            yield StepDiff(id="compare-diff-a")
+            yield StepDiff(id="compare-diff-b")
+
+    def on_mount(self) -> None:
+        self.query_one("#compare-table", DataTable).add_columns("problem", "A", "B")
+
+    def set_choices(self, options: list[tuple[str, int]]) -> None:
+        """Offer these versions; keep current picks, default to the two newest."""
+        ids = [v for _, v in options]
+        a, b = self.query_one("#compare-a", Select), self.query_one("#compare-b", Select)
+        for select in (a, b):
+            current = select.value
+            select.set_options(options)
+            if current in ids:
+                select.value = current
+        if len(ids) >= 2 and (a.is_blank() or b.is_blank()):
+            a.value, b.value = ids[-2], ids[-1]
+
+    def picked(self) -> tuple[int, int] | None:
+        a = self.query_one("#compare-a", Select).value
+        b = self.query_one("#compare-b", Select).value
+        if isinstance(a, int) and isinstance(b, int):
+            return a, b
+        return None
+
+    @on(Select.Changed)
+    def _picked_changed(self) -> None:
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        table = self.query_one("#compare-table", DataTable)
+        table.clear()
+        picked = self.picked()
+        rates = self.query_one("#compare-rates", Static)
+        if picked is None:
+            rates.update("Pick two versions that have Try results.")
+            return
+        a, b = picked
+        left, right = self.results_for(a), self.results_for(b)
+        rates.update(f"A v{a}: {pass_rate_text(left)}\nB v{b}: {pass_rate_text(right)}")
+        by_a = {r.problem_id: r for r in left}
+        by_b = {r.problem_id: r for r in right}
+        for pid in dict.fromkeys([*by_a, *by_b]):
+            table.add_row(pid, flags_cell(by_a.get(pid)), flags_cell(by_b.get(pid)), key=pid)
+
+    @on(DataTable.RowHighlighted, "#compare-table")
+    def _row(self, event: DataTable.RowHighlighted) -> None:
+        picked = self.picked()
+        if picked is None:
+            return
+        pid = str(event.row_key.value)
+        for version_id, widget_id in zip(
+            picked, ("#compare-diff-a", "#compare-diff-b"), strict=True
+        ):
+            widget = self.query_one(widget_id, StepDiff)
+            found = next((r for r in self.results_for(version_id) if r.problem_id == pid), None)
+            if found is None:
+                widget.clear("not tried on this problem")
+            else:
+                widget.show(
+                    found.original_step or "", found.perturbed_step, note=result_note(found)
+                )
