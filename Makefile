@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check workbench tests bench
 	$(VENV)/bin/ruff format --check workbench tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

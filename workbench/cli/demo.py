@@ -55,9 +55,11 @@ def _record_traces(store: Store, folder: Path) -> list[str]:
 
 
 def _import_samples(store: Store) -> list[str]:
-    if store.scalar("SELECT COUNT(*) FROM problems"):
-        return []
     from workbench.core.library.datasets import import_samples
+    from workbench.core.library.problems import ProblemFilter, count_problems
+
+    if count_problems(store, ProblemFilter()):
+        return []
     from workbench.tui.screens.home import describe_import
 
     return [f"samples: {describe_import(import_samples(store))}"]
@@ -65,11 +67,11 @@ def _import_samples(store: Store) -> list[str]:
 
 def _seed_prompts(store: Store) -> list[str]:
     """Seed default prompts (idempotent on the prompts side, so run it every time)."""
-    from workbench.core.prompts.versions import seed_defaults
+    from workbench.core.prompts.versions import count_versions, seed_defaults
 
-    before = store.scalar("SELECT COUNT(*) FROM prompt_versions")
+    before = count_versions(store)
     seed_defaults(store)
-    added = int(store.scalar("SELECT COUNT(*) FROM prompt_versions") - before)
+    added = count_versions(store) - before
     return [f"prompts: added {added} default prompt versions"] if added else []
 
 

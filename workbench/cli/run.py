@@ -136,13 +136,12 @@ def print_summary(store: Any, run_id: int, config: Any, settings: Any) -> int:
     """Print the run's headline numbers; the exit code (0 only for a done run)."""
     from workbench.cli.run_display import duration, money
     from workbench.core.experiments.runner import make_experiment
+    from workbench.core.views.runs import sample_status_counts
 
     run = store.get_run(run_id)
     totals = store.run_totals(run_id)
-    samples = store.query(
-        "SELECT status, COUNT(*) AS n FROM samples WHERE run_id=? GROUP BY status", (run_id,)
-    )
-    by_status = ", ".join(f"{r['n']} {r['status']}" for r in samples) or "none"
+    counts = sample_status_counts(store, run_id)
+    by_status = ", ".join(f"{n} {status}" for status, n in counts.items()) or "none"
     took = duration(_seconds(run["started_at"], run["finished_at"]))
     print(f"run {run_id} ({run['kind']} '{run['name']}'): {run['status']} in {took}")
     if run["error"]:

@@ -211,6 +211,11 @@ def resolve_version(store: Store, ref: str | int) -> PromptVersion:
     return latest
 
 
+def count_versions(store: Store) -> int:
+    """Prompt versions in the workspace, every prompt together."""
+    return int(store.scalar("SELECT COUNT(*) FROM prompt_versions") or 0)
+
+
 def seed_defaults(store: Store) -> list[int]:
     """Make sure every bundled template is in the store; returns their version ids.
 

@@ -177,3 +177,13 @@ def stats_from_store(store: Store, run_id: int) -> RunStats:
         refusals=errors.get("refusal", 0),
         cache_hits=totals.n_cache_hits,
     )
+
+
+def sample_status_counts(store: Store, run_id: int) -> dict[str, int]:
+    """How many of the run's samples stand at each status, most common first."""
+    rows = store.query(
+        "SELECT status, COUNT(*) AS n FROM samples WHERE run_id=? GROUP BY status "
+        "ORDER BY n DESC, status",
+        (run_id,),
+    )
+    return {str(r["status"]): int(r["n"]) for r in rows}
