@@ -1,1 +1,48 @@
-"""TODO"""
+"""The run engine: work items -> model calls -> journal, with limits, retries, cache, budget.
+
+Public face: ``Engine`` (``run_items`` / ``call``), the ``WorkItem`` contract
+experiments hand it, the events listeners receive, and prices.  The modules
+behind it: engine (phase 1 and controls), session (one run in progress),
+records + journal (typed rows, batched commits), limiter, budget, cache,
+pricing, progress (live counters), retry.
+"""
+
+from workbench.core.engine.budget import Pricer
+from workbench.core.engine.engine import CallResult, Engine, EventListener
+from workbench.core.engine.events import (
+    Event,
+    ItemFinished,
+    LimitChanged,
+    RetryScheduled,
+    RunFinished,
+    RunStats,
+    StageFinished,
+    StageProgress,
+    StageStarted,
+)
+from workbench.core.engine.items import WorkItem, item_key
+from workbench.core.engine.pricing import PriceTable, format_usd
+from workbench.core.engine.retry import RetryPolicy
+from workbench.core.engine.session import RunEnd
+
+__all__ = [
+    "CallResult",
+    "Engine",
+    "Event",
+    "EventListener",
+    "ItemFinished",
+    "LimitChanged",
+    "PriceTable",
+    "Pricer",
+    "RetryPolicy",
+    "RetryScheduled",
+    "RunEnd",
+    "RunFinished",
+    "RunStats",
+    "StageFinished",
+    "StageProgress",
+    "StageStarted",
+    "WorkItem",
+    "format_usd",
+    "item_key",
+]

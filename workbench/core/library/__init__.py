@@ -1,1 +1,25 @@
-"""TODO"""
+"""The problem library: import datasets, stepify solutions, select and page problems, name sets."""
+
+from workbench.core.library.datasets import import_dataset, import_samples
+from workbench.core.library.problems import (
+    Problem,
+    ProblemFilter,
+    ProblemSelection,
+    count_problems,
+    get_problem,
+    select_problems,
+)
+from workbench.core.library.steps import join_steps, stepify
+
+__all__ = [
+    "Problem",
+    "ProblemFilter",
+    "ProblemSelection",
+    "count_problems",
+    "get_problem",
+    "import_dataset",
+    "import_samples",
+    "join_steps",
+    "select_problems",
+    "stepify",
+]

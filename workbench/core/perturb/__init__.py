@@ -1,1 +1,17 @@
-"""TODO"""
+"""Perturbation: choose a step and an error type (taxonomy), validate the rewrite, truncate."""
+
+from workbench.core.perturb.plan import (
+    build_prefix,
+    check_and_truncate,
+    perturb_variables,
+    plan_perturbation,
+)
+from workbench.core.perturb.taxonomy import load_taxonomy
+
+__all__ = [
+    "build_prefix",
+    "check_and_truncate",
+    "load_taxonomy",
+    "perturb_variables",
+    "plan_perturbation",
+]

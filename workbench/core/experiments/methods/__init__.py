@@ -1,1 +1,1 @@
-"""TODO"""
+"""Reasoning methods: CoT, program-aided, plan-then-code, self-consistency, vote, selection."""
