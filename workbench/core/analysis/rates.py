@@ -34,6 +34,7 @@ from typing import Any, Literal
 from workbench.core.analysis.stats import HistogramBin, Rate, histogram, wilson
 from workbench.core.grading.grader import verdict
 from workbench.core.settings import BinSettings
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, loads, now_iso
 
 __all__ = [
@@ -99,7 +100,7 @@ def load_outcomes(
     role: str | None = None,
     model: str | None = None,
     grader: str | None = None,
-    statuses: Sequence[str] = ("done",),
+    statuses: Sequence[SampleStatus] = (SampleStatus.DONE,),
 ) -> list[Outcome]:
     """Samples of a run joined with their grade (``grader``, or the newest grade).
 

@@ -33,7 +33,7 @@ from workbench.core.experiments.kinds import KINDS
 from workbench.core.prompts.versions import current_pins, pinned_versions, resolve_version
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
-from workbench.core.status import RunStatus
+from workbench.core.status import RunStatus, SampleStatus
 from workbench.core.store import Store, dumps
 
 
@@ -199,7 +199,9 @@ async def run_experiment(
         else:
             engine.reset_controls()
         retry_keys = (
-            {s["item_key"] for s in db.samples(run_id, status="error")} if retry_failed else None
+            {s["item_key"] for s in db.samples(run_id, status=SampleStatus.ERROR)}
+            if retry_failed
+            else None
         )
         db.set_run_status(run_id, RunStatus.RUNNING)
         try:

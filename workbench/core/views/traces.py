@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from workbench.core.errors import StoreError
 from workbench.core.library.problems import find_problem
+from workbench.core.status import SET_ASIDE_SAMPLE_STATUSES, SampleStatus
 from workbench.core.store import Store, loads, now_iso
 
 Outcome = Literal["recovered", "not", "invalid", "ungraded", "error"]
@@ -168,10 +169,10 @@ class TraceView:
 
     @property
     def outcome(self) -> Outcome:
-        if self.status == "error":
+        if self.status == SampleStatus.ERROR:
             return "error"
-        if self.status in ("invalid", "skipped") or any(
-            link.status in ("invalid", "skipped") for link in self.chain
+        if self.status in SET_ASIDE_SAMPLE_STATUSES or any(
+            link.status in SET_ASIDE_SAMPLE_STATUSES for link in self.chain
         ):
             return "invalid"
         if self.grade is None or self.grade.correct is None:

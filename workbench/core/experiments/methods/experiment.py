@@ -48,6 +48,7 @@ from workbench.core.library.problems import Problem, select_problems
 from workbench.core.prompts.versions import PromptVersion
 from workbench.core.providers.base import ModelRequest, split_model_ref
 from workbench.core.sandbox.supervisor import Limits
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 
 MethodName = Literal["cot", "pal", "plan"]
@@ -217,7 +218,7 @@ class MethodsExperiment(Experiment):
     ) -> Iterator[WorkItem]:
         plans = {
             (s["problem_id"], s["sample_index"]): s
-            for s in store.samples(run_id, PLAN, status="done")
+            for s in store.samples(run_id, PLAN, status=SampleStatus.DONE)
         }
         for p in problems:
             style = problem_style(p, self.config)

@@ -30,6 +30,7 @@ from workbench.core.experiments.methods.vote import (
 from workbench.core.grading.grader import Grade, grade_answer, store_grades
 from workbench.core.library.problems import Problem
 from workbench.core.sandbox.supervisor import Limits, run_many
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 
 PLAN = "plan"
@@ -74,7 +75,11 @@ def process_solutions(
     Programs whose code is unchanged since their last run keep their recorded
     result unless ``force`` is set.
     """
-    rows = [s for s in store.samples(run_id, SOLVE, status="done") if s["problem_id"] in problems]
+    rows = [
+        s
+        for s in store.samples(run_id, SOLVE, status=SampleStatus.DONE)
+        if s["problem_id"] in problems
+    ]
     updates: dict[int, dict[str, Any]] = {}
     to_run: list[tuple[dict[str, Any], str, str]] = []
     for row in rows:
@@ -125,7 +130,7 @@ def _grade_samples(
     store: Store, run_id: int, problems: Mapping[str, Problem], opts: PostOptions
 ) -> None:
     grades = []
-    for row in store.samples(run_id, SOLVE, status="done"):
+    for row in store.samples(run_id, SOLVE, status=SampleStatus.DONE):
         problem = problems.get(row["problem_id"])
         if problem is None:
             continue
@@ -177,7 +182,7 @@ def write_votes(
         resolution_row = resolves.get(pid)
         final, resolution = _resolve(mv, resolution_row, opts, style)
         grade = grade_answer(final, problem.answer, timeout_s=opts.grade_timeout_s)
-        if resolution_row is not None and resolution_row["status"] == "done":
+        if resolution_row is not None and resolution_row["status"] == SampleStatus.DONE:
             resolve_grades.append((int(resolution_row["id"]), problem.answer, grade))
         payload = {
             "style": style,
@@ -222,7 +227,9 @@ def _method_votes(
             }
             answers[method] = None
             continue
-        given = [r["payload"].get("answer") if r["status"] == "done" else None for r in rows]
+        given = [
+            r["payload"].get("answer") if r["status"] == SampleStatus.DONE else None for r in rows
+        ]
         vote = majority_vote(given, same)
         rep = rows[vote.winner_index] if vote.winner_index is not None else None
         grade = grade_answer(vote.answer, problem.answer, timeout_s=opts.grade_timeout_s)
@@ -242,7 +249,7 @@ def _method_votes(
 
 
 def _error_kind(row: Mapping[str, Any]) -> str | None:
-    if row["status"] == "error":
+    if row["status"] == SampleStatus.ERROR:
         return "call"
     kind = row["payload"].get("answer_error_kind")
     return str(kind) if kind else None
@@ -276,7 +283,7 @@ def _resolve(
         return first.answer, {"how": "first-method", "method": first.method}
     if row is None:
         return None, {"how": "pending"}
-    if row["status"] != "done":
+    if row["status"] != SampleStatus.DONE:
         reason = f"{opts.disagreement} call failed"
         return first.answer, fallback | {"reason": reason, "sample_id": int(row["id"])}
     if opts.disagreement == "reflect":
@@ -340,7 +347,7 @@ def _upsert_votes(
 
 def resolve_inputs(store: Store, run_id: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Vote rows that need a resolution, with their candidates ready for the prompt."""
-    outputs = {int(s["id"]): s for s in store.samples(run_id, SOLVE, status="done")}
+    outputs = {int(s["id"]): s for s in store.samples(run_id, SOLVE, status=SampleStatus.DONE)}
     found = []
     for row in store.samples(run_id, VOTE):
         if row["payload"].get("status") != "disagree":

@@ -29,6 +29,7 @@ from workbench.core.library.problems import Problem, get_problem
 from workbench.core.library.steps import join_steps, stepify
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import Continuation, ModelRequest, split_model_ref
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 
 COMPLETER = "completer"
@@ -176,7 +177,7 @@ def grade_stage(
 
     Returns (sample row, correct) pairs for the caller's own bookkeeping.
     """
-    samples = [s for s in store.samples(run_id, stage, status="done") if s["problem_id"]]
+    samples = [s for s in store.samples(run_id, stage, status=SampleStatus.DONE) if s["problem_id"]]
     by_source: dict[str, list[dict[str, Any]]] = {}
     for s in samples:
         by_source.setdefault(problems.get(s["problem_id"]).source, []).append(s)
@@ -240,7 +241,7 @@ def judge_items(config: PrefixConfig, store: Store, run_id: int, stage: str) -> 
     template = version.template
     _, model = split_model_ref(config.judge)
     problems = Problems(store)
-    for s in store.samples(run_id, stage, status="done"):
+    for s in store.samples(run_id, stage, status=SampleStatus.DONE):
         p = s["payload"]
         problem = problems.get(s["problem_id"])
         variables = {
@@ -266,7 +267,7 @@ def judge_items(config: PrefixConfig, store: Store, run_id: int, stage: str) -> 
 
 def read_judgements(store: Store, run_id: int) -> None:
     """Parse each judge reply and store the verdict on the judged continuation too."""
-    rows = store.samples(run_id, JUDGE, status="done")
+    rows = store.samples(run_id, JUDGE, status=SampleStatus.DONE)
     with store.transaction():
         for s in rows:
             verdict = parse_judge(s["output"] or "")
@@ -275,7 +276,7 @@ def read_judgements(store: Store, run_id: int) -> None:
                 store.update_sample_payload(s["parent_id"], {"judge_noticed": verdict})
 
 
-def set_aside(store: Store, sample_id: int, status: str, kind: str, reason: str) -> None:
+def set_aside(store: Store, sample_id: int, status: SampleStatus, kind: str, reason: str) -> None:
     """Mark a sample as set aside (status ``invalid`` / ``skipped``) with its reason."""
     with store.transaction():
         store.update_sample_payload(sample_id, {"set_aside": reason, "set_aside_kind": kind})

@@ -55,6 +55,7 @@ from workbench.core.perturb.plan import (
 )
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import split_model_ref
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 
 PERTURB = "perturb"
@@ -170,7 +171,7 @@ class RecoveryExperiment(Experiment):
 
     def _retry_items(self, store: Store, run_id: int, attempt: int) -> Iterator[WorkItem]:
         """Attempt ``attempt`` for each problem whose previous attempt was invalid."""
-        previous = store.samples(run_id, attempt_stage(attempt - 1), status="invalid")
+        previous = store.samples(run_id, attempt_stage(attempt - 1), status=SampleStatus.INVALID)
         stage = attempt_stage(attempt)
         for s in previous:
             p = s["payload"]
@@ -239,7 +240,7 @@ class RecoveryExperiment(Experiment):
         for a in range(1, self.config.max_attempts + 1):
             rows += [
                 s
-                for s in store.samples(run_id, attempt_stage(a), status="done")
+                for s in store.samples(run_id, attempt_stage(a), status=SampleStatus.DONE)
                 if s["payload"].get("valid") and s["payload"].get("prefix") is not None
             ]
         return sorted(rows, key=lambda s: s["problem_id"])
@@ -265,7 +266,7 @@ class RecoveryExperiment(Experiment):
         stamp = now_iso()
         with store.transaction() as conn:
             for s in store.samples(run_id, stage):
-                if s["status"] not in ("done", "invalid"):
+                if s["status"] not in (SampleStatus.DONE, SampleStatus.INVALID):
                     continue
                 p = dict(s["payload"])
                 problem = problems.get(s["problem_id"])
@@ -284,9 +285,9 @@ class RecoveryExperiment(Experiment):
                 p.update(fields)
                 for key in ("set_aside", "set_aside_kind"):
                     p.pop(key, None)
-                status = "done"
+                status = SampleStatus.DONE
                 if not check.valid:
-                    status = "invalid"
+                    status = SampleStatus.INVALID
                     if int(p.get("attempt", 1)) >= c.max_attempts:
                         p["set_aside"] = (
                             f"failed validation after {c.max_attempts} attempt(s): "
@@ -319,7 +320,7 @@ class RecoveryExperiment(Experiment):
                         problem.id,
                         "perturber",
                         c.perturber,
-                        "skipped",
+                        SampleStatus.SKIPPED,
                         dumps(
                             {
                                 "set_aside": reason,
@@ -346,7 +347,7 @@ class RecoveryExperiment(Experiment):
                 set_aside(
                     store,
                     parent,
-                    "skipped",
+                    SampleStatus.SKIPPED,
                     "too_easy",
                     f"too easy to perturb: the perturber's own check reached the right "
                     f"answer in {sum(verdicts)}/{len(verdicts)} continuation(s)",

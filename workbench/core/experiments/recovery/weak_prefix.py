@@ -38,6 +38,7 @@ from workbench.core.experiments.recovery.continue_stage import (
 from workbench.core.library.problems import selected_problems
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import split_model_ref
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 
 WEAK_SOLVE = "weak-solve"
@@ -108,7 +109,7 @@ class WeakPrefixExperiment(Experiment):
             for s, correct in graded:
                 if correct is False and self._cut(s, problems) is None:
                     set_aside(
-                        store, s["id"], "skipped", "too_short",
+                        store, s["id"], SampleStatus.SKIPPED, "too_short",
                         "wrong trace too short to cut (fewer than two steps)",
                     )  # fmt: skip
         elif stage == CONTINUE:
