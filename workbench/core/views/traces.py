@@ -18,8 +18,8 @@ from workbench.core.library.problems import find_problem
 from workbench.core.status import SET_ASIDE_SAMPLE_STATUSES, SampleStatus
 from workbench.core.store import Store, loads, now_iso
 
-Outcome = Literal["recovered", "not", "invalid", "ungraded", "error"]
-OUTCOMES: tuple[Outcome, ...] = ("recovered", "not", "invalid", "ungraded", "error")
+TraceOutcome = Literal["recovered", "not", "invalid", "ungraded", "error"]
+OUTCOMES: tuple[TraceOutcome, ...] = ("recovered", "not", "invalid", "ungraded", "error")
 
 #: presets offered by the label dialog; any other text is allowed too
 LABEL_PRESETS = ("material perturbation", "rewrite", "genuine recovery")
@@ -33,7 +33,7 @@ _TRUNCATE_KEYS = ("truncate_at", "truncation_index", "prefix_steps", "truncation
 class TraceFilter:
     """What the stepper shows.  Empty fields do not filter."""
 
-    outcome: Outcome | None = None
+    outcome: TraceOutcome | None = None
     error_type: str | None = None
     bin: str | None = None  # difficulty bin of the sample's problem for the sample's model
     model: str | None = None
@@ -168,7 +168,7 @@ class TraceView:
     payload: Mapping[str, Any] = field(default_factory=dict)  # ancestors' payloads merged
 
     @property
-    def outcome(self) -> Outcome:
+    def outcome(self) -> TraceOutcome:
         if self.status == SampleStatus.ERROR:
             return "error"
         if self.status in SET_ASIDE_SAMPLE_STATUSES or any(
