@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from workbench.core.analysis import rates as analysis
 from workbench.core.engine.items import WorkItem, item_key
-from workbench.core.experiments.base import Experiment, ExperimentConfig
+from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.grading.grader import GRADER_NAME, grade_many, store_grades
 from workbench.core.library.problems import selected_problems
 from workbench.core.prompts.templates import PromptTemplate
@@ -30,7 +30,9 @@ SOLVER_ROLE = analysis.SOLVER_ROLE
 
 class CalibrationConfig(ExperimentConfig):
     kind: Literal["calibration"] = "calibration"
-    models: tuple[str, ...] = Field(min_length=1)
+    # the models that solve; ``solvers`` is the new name, but the field keeps its old one
+    # until the TUI run builder looks fields up by ``solvers`` (it matches declared names)
+    models: tuple[str, ...] = Field(min_length=1, validation_alias=renamed("models", "solvers"))
     samples: int = Field(default=5, ge=1, le=1000)  # N per problem per model
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)  # None: the prompt's default

@@ -27,6 +27,7 @@ from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.experiments.base import (
     Experiment,
     ExperimentConfig,
+    former_names,
     prompt_fields,
 )
 from workbench.core.experiments.kinds import KINDS
@@ -66,6 +67,9 @@ def load_experiment_config(path_or_dict: str | Path | Mapping[str, Any]) -> Expe
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "config"
+        old = former_names(cls.config_model, str(err["loc"][0])) if err["loc"] else []
+        if err["type"] == "missing" and old:
+            where += f" (formerly {' / '.join(old)})"
         raise ConfigError(f"{source}: {where}: {err['msg']}") from None
 
 

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from workbench.core.engine.items import WorkItem, item_key
-from workbench.core.experiments.base import Experiment, ExperimentConfig
+from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.experiments.methods.parse import extract_plan
 from workbench.core.experiments.methods.post import (
     PLAN,
@@ -57,7 +57,8 @@ METHOD_ROLES = {"cot": "cot", "pal": "pal", "plan": "plan_code"}
 
 class MethodsConfig(ExperimentConfig):
     kind: Literal["methods"] = "methods"
-    model: str  # "provider:model" that solves
+    # "provider:model" that solves (formerly ``model``)
+    solver: str = Field(validation_alias=renamed("solver", "model"))
     methods: tuple[MethodName, ...] = Field(default=("cot", "pal", "plan"), min_length=1)
     samples: int = Field(default=1, ge=1, le=200)  # per method; > 1 = self-consistency
     cot_temperature: float = Field(default=0.5, ge=0, le=2)
@@ -66,7 +67,7 @@ class MethodsConfig(ExperimentConfig):
     greedy_single_sample: bool = True  # samples = 1 runs at temperature 0
     plan_mode: Literal["plan-per-code", "shared-plan"] = "plan-per-code"
     disagreement: Literal["select", "reflect", "first"] = "select"
-    selector: str | None = None  # model for select / reflect; default: ``model``
+    selector: str | None = None  # model for select / reflect; default: ``solver``
     selector_temperature: float = Field(default=0.0, ge=0, le=2)
     style: Literal["auto", "gsm8k", "math"] = "auto"  # answer format; auto: by problem source
     prompts: dict[str, str] = Field(default_factory=dict)  # role -> prompt ref (override)
@@ -198,9 +199,9 @@ class MethodsExperiment(Experiment):
                     key=item_key(PLAN, p.id, i),
                     stage=PLAN,
                     role="planner",
-                    model_ref=self.config.model,
+                    model_ref=self.config.solver,
                     request=self._request(
-                        version, self.config.model, {"question": p.question}, temperature, i
+                        version, self.config.solver, {"question": p.question}, temperature, i
                     ),
                     problem_id=p.id,
                     sample_index=i,
@@ -247,9 +248,9 @@ class MethodsExperiment(Experiment):
                         key=item_key(SOLVE, p.id, i, method),
                         stage=SOLVE,
                         role="solver",
-                        model_ref=self.config.model,
+                        model_ref=self.config.solver,
                         request=self._request(
-                            version, self.config.model, variables, temperature, i
+                            version, self.config.solver, variables, temperature, i
                         ),
                         problem_id=p.id,
                         sample_index=i,
@@ -261,7 +262,7 @@ class MethodsExperiment(Experiment):
         self, store: Store, run_id: int, problems: list[Problem]
     ) -> Iterator[WorkItem]:
         mode = self.config.disagreement
-        model_ref = self.config.selector or self.config.model
+        model_ref = self.config.selector or self.config.solver
         by_id = {p.id: p for p in problems}
         for row, candidates in resolve_inputs(store, run_id):
             problem = by_id.get(row["problem_id"])

@@ -22,6 +22,7 @@ from workbench.core.engine.items import WorkItem, item_key
 from workbench.core.experiments.base import (
     ContinuationChoice,
     ExperimentConfig,
+    renamed,
 )
 from workbench.core.grading.detection import detect_recovery, parse_judge
 from workbench.core.grading.grader import grade_many, store_grades
@@ -40,7 +41,8 @@ class PrefixConfig(ExperimentConfig):
     """Fields of every experiment whose completer continues from a prefix."""
 
     completer: str  # "provider:model"
-    k: int = Field(default=4, ge=1, le=10_000)  # continuations per prefix
+    # continuations per prefix (formerly ``k``)
+    samples: int = Field(default=4, ge=1, le=10_000, validation_alias=renamed("samples", "k"))
     continuation: ContinuationChoice = "auto"  # raw / prefill / emulate / auto (adapter's best)
     continue_prompt: str = "continue"  # prompt name, "name@version" or a version id
     temperature: float = Field(default=0.7, ge=0, le=2)
@@ -136,14 +138,14 @@ def continue_items(
     k: int | None = None,
     role: str = COMPLETER,
 ) -> Iterator[WorkItem]:
-    """``k`` continuations of each prefix by the completer (or ``model_ref``)."""
+    """``config.samples`` (or ``k``) continuations of each prefix by the completer (or ``model_ref``)."""
     version = resolve_version(store, config.continue_prompt)
     template = version.template
     ref = model_ref or config.completer
     _, model = split_model_ref(ref)
     for p in prefixes:
         variables = {"question": p.problem.question}
-        for i in range(config.k if k is None else k):
+        for i in range(config.samples if k is None else k):
             request = template.request(
                 model,
                 variables,

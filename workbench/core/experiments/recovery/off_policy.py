@@ -12,7 +12,7 @@ Stages, in order (each stored before the next is built):
 - ``check`` (``check_too_easy``): the perturber (or ``checker``) continues from its own
   perturbed prefix; a problem whose check still reaches the right answer is too
   easy to perturb and is set aside (status ``skipped``) with that reason.
-- ``continue``: the completer continues each remaining prefix ``k`` times; graded,
+- ``continue``: the completer continues each remaining prefix ``samples`` times; graded,
   then recovery detection (explicit / silent) is stored on every continuation.
 - ``control`` (optional): the same cut with the original step, for a baseline.
 - ``judge`` (optional): an LLM judge reads each continuation.
