@@ -29,10 +29,11 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from workbench.core.analysis.stats import HistogramBin, Rate, histogram, wilson
 from workbench.core.grading.grader import verdict
+from workbench.core.payloads import TracePayload
 from workbench.core.settings import BinSettings
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store, loads, now_iso
@@ -86,7 +87,7 @@ class GradedSample:
     sample_index: int
     correct: bool | None
     grade_status: str | None = None
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: TracePayload = field(default_factory=lambda: TracePayload())
 
 
 # -- loading (the only functions that read the store) ----------------------
@@ -142,7 +143,9 @@ def load_outcomes(
             sample_index=r["sample_index"],
             correct=verdict(r["correct"], r["grade_status"]),
             grade_status=r["grade_status"],
-            payload={**loads(r["parent_payload"], {}), **loads(r["payload"], {})},
+            payload=cast(
+                TracePayload, {**loads(r["parent_payload"], {}), **loads(r["payload"], {})}
+            ),
         )
         for r in rows
     ]

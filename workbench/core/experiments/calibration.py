@@ -18,6 +18,7 @@ from workbench.core.engine.items import WorkItem, item_key
 from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.grading.grader import GRADER_NAME, grade_many, store_grades
 from workbench.core.library.problems import selected_problems
+from workbench.core.payloads import SolvePayload
 from workbench.core.prompts.templates import PromptTemplate
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import split_model_ref
@@ -96,7 +97,7 @@ class CalibrationExperiment(Experiment):
                         request=request,
                         problem_id=problem.id,
                         sample_index=i,
-                        payload={"prompt_version": version_id},
+                        payload=SolvePayload(prompt_version=version_id),
                     )
 
     def after_stage(self, stage: str, store: Store, run_id: int) -> None:

@@ -32,6 +32,7 @@ from workbench.core.experiments.calibration import (
 from workbench.core.grading.grader import GRADER_NAME
 from workbench.core.library.datasets import SAMPLES_DIR
 from workbench.core.library.problems import ProblemSelection
+from workbench.core.payloads import SolvePayload
 from workbench.core.settings import Settings
 from workbench.core.status import RunStatus, SampleStatus
 from workbench.core.store import Store, dumps, now_iso
@@ -144,12 +145,12 @@ def _sample_rows(
                     "status": SampleStatus.DONE,
                     "output": trace["solution"],
                     "payload": dumps(
-                        {
-                            "imported": traces.origin,
-                            "source_field": field,
-                            "source_is_correct": bool(trace["is_correct"]),
-                            "test_index": row["test_index"],
-                        }
+                        SolvePayload(
+                            imported=traces.origin,
+                            source_field=field,
+                            source_is_correct=bool(trace["is_correct"]),
+                            test_index=row["test_index"],
+                        )
                     ),
                     "created_at": stamp,
                     "updated_at": stamp,

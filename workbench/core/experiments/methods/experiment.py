@@ -45,6 +45,7 @@ from workbench.core.experiments.methods.prompts import (
 )
 from workbench.core.experiments.methods.report import summarise_run
 from workbench.core.library.problems import Problem, select_problems
+from workbench.core.payloads import MethodSolvePayload
 from workbench.core.prompts.versions import PromptVersion
 from workbench.core.providers.base import ModelRequest, split_model_ref
 from workbench.core.sandbox.supervisor import Limits
@@ -205,13 +206,13 @@ class MethodsExperiment(Experiment):
                     ),
                     problem_id=p.id,
                     sample_index=i,
-                    payload={
-                        "method": "plan",
-                        "style": style,
-                        "prompt": version.label,
-                        "temperature": temperature,
-                        "plan_mode": self.config.plan_mode,
-                    },
+                    payload=MethodSolvePayload(
+                        method="plan",
+                        style=style,
+                        prompt=version.label,
+                        temperature=temperature,
+                        plan_mode=self.config.plan_mode,
+                    ),
                 )
 
     def _solve_items(
@@ -228,12 +229,9 @@ class MethodsExperiment(Experiment):
                 temperature = self.temperature(method)
                 for i in range(self.config.samples):
                     variables: dict[str, Any] = {"question": p.question}
-                    payload: dict[str, Any] = {
-                        "method": method,
-                        "style": style,
-                        "prompt": version.label,
-                        "temperature": temperature,
-                    }
+                    payload = MethodSolvePayload(
+                        method=method, style=style, prompt=version.label, temperature=temperature
+                    )
                     parent = None
                     if method == "plan":
                         plan_index = i if self.config.plan_mode == "plan-per-code" else 0
@@ -243,7 +241,8 @@ class MethodsExperiment(Experiment):
                             continue  # no usable plan (yet): the vote row says so
                         variables["plan"] = plan
                         parent = int(plan_row["id"])
-                        payload |= {"plan_index": plan_index, "plan_mode": self.config.plan_mode}
+                        payload["plan_index"] = plan_index
+                        payload["plan_mode"] = self.config.plan_mode
                     yield WorkItem(
                         key=item_key(SOLVE, p.id, i, method),
                         stage=SOLVE,

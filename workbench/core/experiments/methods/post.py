@@ -29,6 +29,7 @@ from workbench.core.experiments.methods.vote import (
 )
 from workbench.core.grading.grader import Grade, grade_answer, store_grades
 from workbench.core.library.problems import Problem
+from workbench.core.payloads import MethodSolvePayload
 from workbench.core.sandbox.supervisor import Limits, run_many
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
@@ -80,30 +81,30 @@ def process_solutions(
         for s in store.samples(run_id, SOLVE, status=SampleStatus.DONE)
         if s["problem_id"] in problems
     ]
-    updates: dict[int, dict[str, Any]] = {}
+    updates: dict[int, MethodSolvePayload] = {}
     to_run: list[tuple[dict[str, Any], str, str]] = []
     for row in rows:
         payload, sid = row["payload"], int(row["id"])
         if payload.get("method") == "cot":
             parsed = cot_answer(row["output"] or "", payload.get("style", "gsm8k"))
             missing = parsed.answer is None
-            updates[sid] = {
-                "answer": parsed.answer,
-                "answer_how": parsed.how,
-                "answer_error": "no final answer line" if missing else None,
-                "answer_error_kind": "no_answer" if missing else None,
-            }
+            updates[sid] = MethodSolvePayload(
+                answer=parsed.answer,
+                answer_how=parsed.how,
+                answer_error="no final answer line" if missing else None,
+                answer_error_kind="no_answer" if missing else None,
+            )
             continue
         code = extract_code(row["output"] or "")
         if code is None:
-            updates[sid] = {
-                "answer": None,
-                "answer_how": "program",
-                "exec": None,
-                "code_sha": None,
-                "answer_error": "no code in the reply",
-                "answer_error_kind": "no_code",
-            }
+            updates[sid] = MethodSolvePayload(
+                answer=None,
+                answer_how="program",
+                exec=None,
+                code_sha=None,
+                answer_error="no code in the reply",
+                answer_error_kind="no_code",
+            )
             continue
         sha = hashlib.sha256(code.encode()).hexdigest()[:16]
         if not force and payload.get("code_sha") == sha and payload.get("exec"):
@@ -111,14 +112,14 @@ def process_solutions(
         to_run.append((row, code, sha))
     results = run_many([code for _, code, _ in to_run], limits=opts.limits, entry="solution")
     for (row, _, sha), result in zip(to_run, results, strict=True):
-        updates[int(row["id"])] = {
-            "answer": result.answer if result.ok else None,
-            "answer_how": "program",
-            "code_sha": sha,
-            "exec": result.to_json(),
-            "answer_error": result.error,
-            "answer_error_kind": result.error_kind,
-        }
+        updates[int(row["id"])] = MethodSolvePayload(
+            answer=result.answer if result.ok else None,
+            answer_how="program",
+            code_sha=sha,
+            exec=result.to_json(),
+            answer_error=result.error,
+            answer_error_kind=result.error_kind,
+        )
     with store.transaction():
         for sid, values in updates.items():
             store.update_sample_payload(sid, values)

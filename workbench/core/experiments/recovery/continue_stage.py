@@ -11,9 +11,9 @@ store, so it can be re-run after changing the grader.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -28,6 +28,7 @@ from workbench.core.grading.detection import detect_recovery, parse_judge
 from workbench.core.grading.grader import grade_many, store_grades
 from workbench.core.library.problems import Problem, get_problem
 from workbench.core.library.steps import join_steps, stepify
+from workbench.core.payloads import ContinuationPayload, JudgePayload, PrefixPayload, SetAsideFields
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import Continuation, ModelRequest, split_model_ref
 from workbench.core.status import SampleStatus
@@ -59,7 +60,7 @@ class Prefix:
     problem: Problem
     parent_id: int | None
     text: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: PrefixPayload = field(default_factory=lambda: PrefixPayload())
 
 
 def problem_steps(problem: Problem) -> list[str]:
@@ -99,7 +100,7 @@ def trace_prefix(
     sample_id: int,
     output: str,
     fraction: float,
-    identity: Mapping[str, Any],
+    identity: PrefixPayload,
 ) -> Prefix | None:
     """A model's own (wrong) trace cut by ``cut_trace``, as a prefix to continue.
 
@@ -110,18 +111,13 @@ def trace_prefix(
     if cut is None:
         return None
     text, keep, n = cut
-    return Prefix(
-        problem,
-        sample_id,
-        text,
-        {
-            **identity,
-            "truncate_at": keep,
-            "n_steps": n,
-            "last_prefix_step": text.rstrip("\n").rsplit("\n", 1)[-1],
-            "perturbed": True,
-        },
+    payload = PrefixPayload(
+        truncate_at=keep,
+        n_steps=n,
+        last_prefix_step=text.rstrip("\n").rsplit("\n", 1)[-1],
+        perturbed=True,
     )
+    return Prefix(problem, sample_id, text, identity | payload)
 
 
 def continuation_of(config: PrefixConfig) -> Continuation | None:
@@ -164,12 +160,16 @@ def continue_items(
                 problem_id=p.problem.id,
                 sample_index=i,
                 parent_id=p.parent_id,
-                payload={
-                    **p.payload,
-                    "prompt_version": version.id,
-                    "continuation_requested": config.continuation,
-                },
+                payload=_continuation_payload(p.payload, version.id, config.continuation),
             )
+
+
+def _continuation_payload(
+    prefix: PrefixPayload, prompt_version: int, requested: str
+) -> ContinuationPayload:
+    """A continuation's payload: its prefix's, and how it was asked for."""
+    payload = ContinuationPayload(prompt_version=prompt_version, continuation_requested=requested)
+    return cast(ContinuationPayload, prefix | payload)
 
 
 def grade_stage(
@@ -228,7 +228,8 @@ def detect_stage(
                 perturbed_step=p.get("perturbed_step"),
                 context=context,
             )
-            payload = {**p, "detection": found.to_payload(), "recovery_kind": found.kind}
+            detected = ContinuationPayload(detection=found.to_payload(), recovery_kind=found.kind)
+            payload = {**p, **detected}
             conn.execute(
                 "UPDATE samples SET payload=?, updated_at=? WHERE id=?",
                 (dumps(payload), stamp, s["id"]),
@@ -263,7 +264,7 @@ def judge_items(config: PrefixConfig, store: Store, run_id: int, stage: str) -> 
             problem_id=s["problem_id"],
             sample_index=s["sample_index"],
             parent_id=s["id"],
-            payload={"prompt_version": version.id, "judged_stage": stage},
+            payload=JudgePayload(prompt_version=version.id, judged_stage=stage),
         )
 
 
@@ -273,15 +274,19 @@ def read_judgements(store: Store, run_id: int) -> None:
     with store.transaction():
         for s in rows:
             verdict = parse_judge(s["output"] or "")
-            store.update_sample_payload(s["id"], {"noticed": verdict})
+            store.update_sample_payload(s["id"], JudgePayload(noticed=verdict))
             if s["parent_id"] is not None:
-                store.update_sample_payload(s["parent_id"], {"judge_noticed": verdict})
+                store.update_sample_payload(
+                    s["parent_id"], ContinuationPayload(judge_noticed=verdict)
+                )
 
 
 def set_aside(store: Store, sample_id: int, status: SampleStatus, kind: str, reason: str) -> None:
     """Mark a sample as set aside (status ``invalid`` / ``skipped``) with its reason."""
     with store.transaction():
-        store.update_sample_payload(sample_id, {"set_aside": reason, "set_aside_kind": kind})
+        store.update_sample_payload(
+            sample_id, SetAsideFields(set_aside=reason, set_aside_kind=kind)
+        )
         store.update("samples", sample_id, {"status": status})
 
 

@@ -42,6 +42,7 @@ from workbench.core.experiments.recovery.continue_stage import (
     stage_rate,
 )
 from workbench.core.library.problems import selected_problems
+from workbench.core.payloads import PrefixPayload
 from workbench.core.perturb.plan import (
     TruncateStrategy,
     Weighting,
@@ -210,14 +211,14 @@ class RecoveryExperiment(Experiment):
         for s in self._valid_perturbations(store, run_id):
             p = s["payload"]
             problem = problems.get(s["problem_id"])
-            common = {
-                "step_index": p["step_index"],
-                "n_steps": p["n_steps"],
-                "error_type": p["error_type"],
-                "truncate_at": p["truncate_at"],
-                "original_step": p["original_step"],
-                "perturbed_step": p["perturbed_step"],
-            }
+            common = PrefixPayload(
+                step_index=p["step_index"],
+                n_steps=p["n_steps"],
+                error_type=p["error_type"],
+                truncate_at=p["truncate_at"],
+                original_step=p["original_step"],
+                perturbed_step=p["perturbed_step"],
+            )
             if original:
                 steps = problem_steps(problem)
                 text = build_prefix(steps[: int(p["truncate_at"])])
@@ -225,14 +226,14 @@ class RecoveryExperiment(Experiment):
                     problem,
                     s["id"],
                     text,
-                    {**common, "perturbed": False, "prefix_kind": "original"},
+                    common | PrefixPayload(perturbed=False, prefix_kind="original"),
                 )
             else:
                 yield Prefix(
                     problem,
                     s["id"],
                     p["prefix"],
-                    {**common, "perturbed": True, "prefix_kind": "perturbed"},
+                    common | PrefixPayload(perturbed=True, prefix_kind="perturbed"),
                 )
 
     def _valid_perturbations(self, store: Store, run_id: int) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ from workbench.core.experiments.recovery.continue_stage import (
     trace_prefix,
 )
 from workbench.core.library.problems import ProblemSelection, select_problems
+from workbench.core.payloads import PrefixPayload
 from workbench.core.store import Store
 
 CONTINUE = "continue"
@@ -127,7 +128,7 @@ class OnPolicyExperiment(Experiment):
                     o.sample_id,
                     rows[o.sample_id]["output"] or "",
                     c.cut,
-                    {"prefix_kind": "on_policy", "source_run": o.run_id},
+                    PrefixPayload(prefix_kind="on_policy", source_run=o.run_id),
                 )
                 if prefix is None:
                     continue

@@ -37,6 +37,7 @@ from workbench.core.experiments.recovery.continue_stage import (
     trace_prefix,
 )
 from workbench.core.library.problems import selected_problems
+from workbench.core.payloads import PrefixPayload, SolvePayload
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import split_model_ref
 from workbench.core.status import SampleStatus
@@ -106,7 +107,7 @@ class WeakPrefixExperiment(Experiment):
                     ),
                     problem_id=problem.id,
                     sample_index=i,
-                    payload={"prompt_version": version.id},
+                    payload=SolvePayload(prompt_version=version.id),
                 )
 
     def after_stage(self, stage: str, store: Store, run_id: int) -> None:
@@ -150,7 +151,7 @@ class WeakPrefixExperiment(Experiment):
                 s["id"],
                 s["output"] or "",
                 self.config.cut,
-                {"prefix_kind": "weak", "prefix_model": self.config.solver},
+                PrefixPayload(prefix_kind="weak", prefix_model=self.config.solver),
             )
             if prefix is None:
                 continue
