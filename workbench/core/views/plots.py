@@ -73,15 +73,6 @@ def _empty(key: str, title: str, reason: str) -> PlotData:
     return PlotData(key, title, "bars", "", "", empty=reason)
 
 
-def _run_models(store: Store, run_id: int, role: str | None = None) -> list[str]:
-    sql = "SELECT DISTINCT model FROM samples WHERE run_id=? AND model IS NOT NULL"
-    params: list[Any] = [run_id]
-    if role:
-        sql += " AND role=?"
-        params.append(role)
-    return [r[0] for r in store.conn.execute(sql + " ORDER BY 1", params)]
-
-
 def _final_outcomes(store: Store, run_id: int) -> list[GradedSample]:
     """Graded samples nothing derives from: the answers a run is judged on."""
     parents = {
