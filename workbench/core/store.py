@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from workbench.core.errors import StoreError
 from workbench.core.schema import LATEST_VERSION, MIGRATIONS
 from workbench.core.status import RunStatus, SampleStatus
@@ -72,7 +70,6 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._depth = 0
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -104,7 +101,7 @@ class Store:
 
     @property
     def version(self) -> int:
-        if not self.db["schema_version"].exists():
+        if "schema_version" not in self.table_names():
             return 0
         row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0] or 0)
@@ -135,6 +132,14 @@ class Store:
                 )
             applied.append(version)
         return applied
+
+    def table_names(self) -> list[str]:
+        """Names of the database's tables (SQLite's own ``sqlite_*`` tables left out)."""
+        rows = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY name"
+        )
+        return [r[0] for r in rows]
 
     # -- transactions ------------------------------------------------------
 
