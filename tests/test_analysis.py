@@ -73,8 +73,8 @@ def test_histogram_edges() -> None:
 
 def outcome(
     pid: str, correct: bool | None, *, model: str = "m:a", i: int = 0, **payload: object
-) -> an.Outcome:
-    return an.Outcome(0, 1, "s", pid, model, i, correct, "graded", payload)
+) -> an.GradedSample:
+    return an.GradedSample(0, 1, "s", pid, model, i, correct, "graded", payload)
 
 
 def test_solve_rates_accuracy_and_bins() -> None:

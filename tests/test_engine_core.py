@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import threading
 from pathlib import Path
 
@@ -32,12 +33,24 @@ from workbench.core.providers.base import (
     ModelRequest,
     ToolCall,
     ToolSpec,
-    request_hash,
 )
 from workbench.core.settings import Price
 from workbench.core.store import Store, dumps
 
 PRICE = {"fake:m1": Price(input=1.0, output=2.0)}
+
+
+def _reference_key(provider: str, base_url: str, request: ModelRequest, sample_index: int) -> str:
+    """The cache key's definition: sha256 of dumps() of its four parts."""
+    blob = dumps(
+        {
+            "provider": provider,
+            "base_url": base_url.rstrip("/"),
+            "request": request.to_json(),
+            "sample_index": sample_index,
+        }
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def test_hash_matches_contract() -> None:
@@ -60,7 +73,7 @@ def test_hash_matches_contract() -> None:
     text = request_json_text(req)
     assert text == dumps(req.to_json())
     assert text == dumps(dataclasses.asdict(req))  # to_json is asdict without the deep copies
-    assert hash_request_text("p", "http://x/v1/", text, 3) == request_hash(
+    assert hash_request_text("p", "http://x/v1/", text, 3) == _reference_key(
         "p", "http://x/v1", req, 3
     )
 

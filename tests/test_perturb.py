@@ -18,6 +18,7 @@ from workbench.core.experiments.playground import (
     final_results,
 )
 from workbench.core.library.problems import ProblemSelection
+from workbench.core.payloads import EngineFields, PerturbPayload
 from workbench.core.perturb.plan import (
     ANSWER_LEAKED,
     LEAKED_LABEL,
@@ -42,6 +43,7 @@ from workbench.core.providers.base import ModelRequest
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import ProviderSettings, Settings
 from workbench.core.store import Store, dumps, now_iso
+from workbench.core.views.traces import load_trace
 
 GSM = (
     "Janet's ducks lay 16 eggs per day and she eats 3 for breakfast.",
@@ -429,6 +431,14 @@ async def test_preview_experiment_validates_and_retries(
             assert p["truncation"]["strategy"] == "after_k"
             assert p["prefix"].splitlines()[p["step_index"]] == p["perturbed_step"]
             assert p["truncate_at"] == len(p["prefix"].splitlines())
+            # what the writers store is what the payload type names, and what the trace
+            # view reads back
+            written = PerturbPayload.__required_keys__ | PerturbPayload.__optional_keys__
+            assert set(p) <= written | EngineFields.__optional_keys__
+            view = load_trace(store, s["id"])
+            assert view.perturbed_index == p["step_index"]
+            assert view.truncate_at == p["truncate_at"]
+            assert view.perturbed_step == p["perturbed_step"]
         summary = experiment.summarise(store, run_id)
         assert summary["valid"] == 2 and summary["valid_first_try"] == 0
         assert summary["pass_rate"] == 1.0

@@ -18,7 +18,7 @@ def test_new_store_is_migrated_with_wal_and_foreign_keys(tmp_path: Path) -> None
     assert store.version == LATEST_VERSION
     assert store.scalar("PRAGMA journal_mode") == "wal"
     assert store.scalar("PRAGMA foreign_keys") == 1
-    tables = set(store.db.table_names())
+    tables = set(store.table_names())
     for name in (
         "datasets",
         "problems",

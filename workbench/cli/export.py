@@ -94,6 +94,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from workbench.core.analysis.comparisons import paired_comparison
     from workbench.core.analysis.rates import load_outcomes
     from workbench.core.errors import InputError
+    from workbench.core.status import SampleStatus
     from workbench.core.store import open_store
 
     run_b = args.run_b if args.run_b is not None else args.run_a
@@ -105,7 +106,9 @@ def compare_command(args: argparse.Namespace) -> int:
         for run_id, model in ((args.run_a, args.model_a), (run_b, args.model_b)):
             store.get_run(run_id)
             stage = args.stage or (
-                "continue" if store.samples(run_id, "continue", status="done") else "solve"
+                "continue"
+                if store.samples(run_id, "continue", status=SampleStatus.DONE)
+                else "solve"
             )
             sides.append(load_outcomes(store, run_id, stage=stage, model=model))
     finally:

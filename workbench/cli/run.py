@@ -136,6 +136,7 @@ def print_summary(store: Any, run_id: int, config: Any, settings: Any) -> int:
     """Print the run's headline numbers; the exit code (0 only for a done run)."""
     from workbench.cli.run_display import duration, money
     from workbench.core.experiments.runner import make_experiment
+    from workbench.core.status import RunStatus
     from workbench.core.views.runs import sample_status_counts
 
     run = store.get_run(run_id)
@@ -161,7 +162,7 @@ def print_summary(store: Any, run_id: int, config: Any, settings: Any) -> int:
         print(f"  (no summary: {exc})", file=sys.stderr)
         summary = {}
     _print_tree(summary)
-    if run["status"] != "done":
+    if run["status"] != RunStatus.DONE:
         print(f"  continue with: workbench run --resume {run_id}")
         return 1
     return 0

@@ -20,11 +20,12 @@ def register(sub: Any) -> None:
 
 def _duration(row: RunRow) -> str:
     from workbench.cli.run_display import duration
+    from workbench.core.status import RunStatus
 
     if not row.started_at:
         return "-"
     if not row.finished_at:
-        return "running" if row.status == "running" else "-"
+        return "running" if row.status is RunStatus.RUNNING else "-"
     delta = datetime.fromisoformat(row.finished_at) - datetime.fromisoformat(row.started_at)
     return duration(delta.total_seconds())
 

@@ -42,3 +42,8 @@ class SampleStatus(StrEnum):
 
     DONE = "done"
     ERROR = "error"
+    INVALID = "invalid"  # output failed validation (e.g. a perturbation that did not check out)
+    SKIPPED = "skipped"  # set aside before running (e.g. a trace too short to cut)
+
+
+SET_ASIDE_SAMPLE_STATUSES = frozenset({SampleStatus.INVALID, SampleStatus.SKIPPED})

@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from workbench.core.errors import StoreError
 from workbench.core.schema import LATEST_VERSION, MIGRATIONS
+from workbench.core.status import RunStatus, SampleStatus
 
 DEFAULT_DB = "workbench.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -71,7 +70,6 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._depth = 0
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -103,7 +101,7 @@ class Store:
 
     @property
     def version(self) -> int:
-        if not self.db["schema_version"].exists():
+        if "schema_version" not in self.table_names():
             return 0
         row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0] or 0)
@@ -134,6 +132,14 @@ class Store:
                 )
             applied.append(version)
         return applied
+
+    def table_names(self) -> list[str]:
+        """Names of the database's tables (SQLite's own ``sqlite_*`` tables left out)."""
+        rows = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY name"
+        )
+        return [r[0] for r in rows]
 
     # -- transactions ------------------------------------------------------
 
@@ -200,7 +206,7 @@ class Store:
                     "name": name,
                     "kind": kind,
                     "config": dumps(config),
-                    "status": "pending",
+                    "status": RunStatus.PENDING,
                     "budget_usd": budget_usd,
                     "created_at": now_iso(),
                 },
@@ -213,15 +219,16 @@ class Store:
         row["config"] = loads(row["config"], {})
         return row
 
-    def set_run_status(self, run_id: int, status: str, *, error: str | None = None) -> None:
+    def set_run_status(self, run_id: int, status: RunStatus, *, error: str | None = None) -> None:
+        status = RunStatus(status)
         values: dict[str, Any] = {"status": status, "error": error}
-        if status == "running":
+        if status is RunStatus.RUNNING:
             values["finished_at"] = None
-        elif status not in ("pending", "paused"):
+        elif status not in (RunStatus.PENDING, RunStatus.PAUSED):
             values["finished_at"] = now_iso()
         with self.transaction():
             self.update("runs", run_id, values)
-            if status == "running":  # a resumed run keeps its first start time
+            if status is RunStatus.RUNNING:  # a resumed run keeps its first start time
                 self.conn.execute(
                     "UPDATE runs SET started_at=COALESCE(started_at, ?) WHERE id=?",
                     (now_iso(), run_id),
@@ -249,15 +256,15 @@ class Store:
 
     def done_item_keys(self, run_id: int, stage: str | None = None) -> set[str]:
         """Keys of work items that finished (any status but error) in a run."""
-        sql = "SELECT item_key FROM samples WHERE run_id=? AND status!='error'"
-        params: list[Any] = [run_id]
+        sql = "SELECT item_key FROM samples WHERE run_id=? AND status!=?"
+        params: list[Any] = [run_id, SampleStatus.ERROR]
         if stage is not None:
             sql += " AND stage=?"
             params.append(stage)
         return {r[0] for r in self.conn.execute(sql, params)}
 
     def samples(
-        self, run_id: int, stage: str | None = None, *, status: str | None = None
+        self, run_id: int, stage: str | None = None, *, status: SampleStatus | None = None
     ) -> list[dict[str, Any]]:
         sql = "SELECT * FROM samples WHERE run_id=?"
         params: list[Any] = [run_id]

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from workbench.core.analysis.rates import Outcome, graded
+from workbench.core.analysis.rates import GradedSample, graded
 from workbench.core.analysis.stats import Rate, bootstrap_diff, mcnemar_exact, wilson
 
 # -- paired comparisons ----------------------------------------------------
@@ -48,8 +48,8 @@ class PairedComparison:
 
 
 def paired_comparison(
-    a: Iterable[Outcome],
-    b: Iterable[Outcome],
+    a: Iterable[GradedSample],
+    b: Iterable[GradedSample],
     *,
     label_a: str = "A",
     label_b: str = "B",
@@ -109,7 +109,7 @@ class CostRow:
 
 
 def cost_per_correct(
-    costs: Mapping[str, tuple[float, int, int]], outcomes: Iterable[Outcome]
+    costs: Mapping[str, tuple[float, int, int]], outcomes: Iterable[GradedSample]
 ) -> list[CostRow]:
     """Dollars per correct answer, per model and in total (``load_call_costs`` gives ``costs``).
 

@@ -2,7 +2,7 @@
 
 Two layers.  ``load_outcomes`` (and the other ``load_*`` / ``write_*``
 functions) are the only code that touches the store; everything else is a pure
-function over plain ``Outcome`` rows, so screens, plots, exports and tests all
+function over plain ``GradedSample`` rows, so screens, plots, exports and tests all
 compute the same numbers.  Every result is a small frozen dataclass (or a list
 of them) that a table or a plot can render directly; ``as_row`` flattens one
 into a dict for CSV / JSONL.
@@ -29,20 +29,22 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from workbench.core.analysis.stats import HistogramBin, Rate, histogram, wilson
 from workbench.core.grading.grader import verdict
+from workbench.core.payloads import TracePayload
 from workbench.core.settings import BinSettings
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, loads, now_iso
 
 __all__ = [
     "BesideRow",
     "DifficultyRow",
+    "GradedSample",
     "GroupRate",
     "HistogramBin",
     "ModelAccuracy",
-    "Outcome",
     "ProblemRate",
     "Rate",
     "as_row",
@@ -69,7 +71,7 @@ RecoveryGroup = Literal["problem", "bin", "error_type", "step", "position", "mod
 
 
 @dataclass(frozen=True)
-class Outcome:
+class GradedSample:
     """One finished sample with its verdict.
 
     ``correct`` is True/False when graded (a response with no extractable
@@ -85,7 +87,7 @@ class Outcome:
     sample_index: int
     correct: bool | None
     grade_status: str | None = None
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: TracePayload = field(default_factory=lambda: TracePayload())
 
 
 # -- loading (the only functions that read the store) ----------------------
@@ -99,8 +101,8 @@ def load_outcomes(
     role: str | None = None,
     model: str | None = None,
     grader: str | None = None,
-    statuses: Sequence[str] = ("done",),
-) -> list[Outcome]:
+    statuses: Sequence[SampleStatus] = (SampleStatus.DONE,),
+) -> list[GradedSample]:
     """Samples of a run joined with their grade (``grader``, or the newest grade).
 
     The payload is the parent sample's payload overlaid with the sample's own,
@@ -132,7 +134,7 @@ def load_outcomes(
         [*grade_params, *params],
     )
     return [
-        Outcome(
+        GradedSample(
             sample_id=r["id"],
             run_id=r["run_id"],
             stage=r["stage"],
@@ -141,13 +143,17 @@ def load_outcomes(
             sample_index=r["sample_index"],
             correct=verdict(r["correct"], r["grade_status"]),
             grade_status=r["grade_status"],
-            payload={**loads(r["parent_payload"], {}), **loads(r["payload"], {})},
+            payload=cast(
+                TracePayload, {**loads(r["parent_payload"], {}), **loads(r["payload"], {})}
+            ),
         )
         for r in rows
     ]
 
 
-def load_straight_shot(store: Store, model: str, *, run_id: int | None = None) -> list[Outcome]:
+def load_straight_shot(
+    store: Store, model: str, *, run_id: int | None = None
+) -> list[GradedSample]:
     """The model's straight-shot (solver) samples from calibration run ``run_id``, or from
     every calibration run in the store; a missing ``run_id`` is a StoreError."""
     if run_id is not None:
@@ -162,7 +168,7 @@ def load_straight_shot(store: Store, model: str, *, run_id: int | None = None) -
                 (model, SOLVER_ROLE),
             )
         ]
-    outs: list[Outcome] = []
+    outs: list[GradedSample] = []
     for rid in runs:
         outs += load_outcomes(store, rid, model=model, role=SOLVER_ROLE)
     return outs
@@ -204,12 +210,12 @@ class ProblemRate:
         return self.rate.rate
 
 
-def graded(outcomes: Iterable[Outcome]) -> list[Outcome]:
+def graded(outcomes: Iterable[GradedSample]) -> list[GradedSample]:
     """Outcomes with a verdict and a problem (the ones rates are computed over)."""
     return [o for o in outcomes if o.correct is not None and o.problem_id is not None]
 
 
-def solve_rates(outcomes: Iterable[Outcome], *, confidence: float = 0.95) -> list[ProblemRate]:
+def solve_rates(outcomes: Iterable[GradedSample], *, confidence: float = 0.95) -> list[ProblemRate]:
     """Per (problem, model) solve rate with a Wilson interval, sorted by model then problem."""
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for o in outcomes:
@@ -236,7 +242,9 @@ class ModelAccuracy:
     n_ungraded: int
 
 
-def model_accuracy(outcomes: Iterable[Outcome], *, confidence: float = 0.95) -> list[ModelAccuracy]:
+def model_accuracy(
+    outcomes: Iterable[GradedSample], *, confidence: float = 0.95
+) -> list[ModelAccuracy]:
     """Per model: accuracy over samples, and the mean of its per-problem solve rates."""
     per_problem = solve_rates(outcomes, confidence=confidence)
     by_model: dict[str, list[ProblemRate]] = defaultdict(list)
@@ -336,8 +344,8 @@ def step_position(step_index: int, n_steps: int) -> str:
     return "early" if frac < 1 / 3 else "late" if frac > 2 / 3 else "middle"
 
 
-def _key_fn(by: RecoveryGroup, bins: Mapping[str, str] | None) -> Callable[[Outcome], str]:
-    def key(o: Outcome) -> str:
+def _key_fn(by: RecoveryGroup, bins: Mapping[str, str] | None) -> Callable[[GradedSample], str]:
+    def key(o: GradedSample) -> str:
         p = o.payload
         if by == "problem":
             return o.problem_id or "-"
@@ -358,7 +366,7 @@ def _key_fn(by: RecoveryGroup, bins: Mapping[str, str] | None) -> Callable[[Outc
 
 
 def recovery_table(
-    outcomes: Iterable[Outcome],
+    outcomes: Iterable[GradedSample],
     by: RecoveryGroup,
     *,
     bins: Mapping[str, str] | None = None,
@@ -370,7 +378,7 @@ def recovery_table(
     Steps sort numerically; bins keep the hard / medium / easy order given by ``bins``.
     """
     key = _key_fn(by, bins)
-    groups: dict[str, list[Outcome]] = defaultdict(list)
+    groups: dict[str, list[GradedSample]] = defaultdict(list)
     for o in graded(outcomes):
         groups[key(o)].append(o)
     rows = [
@@ -410,8 +418,8 @@ class BesideRow:
 
 
 def recovery_beside_straight_shot(
-    recovery: Iterable[Outcome],
-    straight_shot: Iterable[Outcome],
+    recovery: Iterable[GradedSample],
+    straight_shot: Iterable[GradedSample],
     *,
     by: Literal["problem", "bin", "all"] = "bin",
     bins: Mapping[str, str] | None = None,
@@ -425,15 +433,15 @@ def recovery_beside_straight_shot(
     shot = graded(straight_shot)
     common = {o.problem_id for o in rec} & {o.problem_id for o in shot}
 
-    def key(o: Outcome) -> str:
+    def key(o: GradedSample) -> str:
         if by == "problem":
             return o.problem_id or "-"
         if by == "bin":
             return (bins or {}).get(o.problem_id or "", UNBINNED)
         return "all"
 
-    rec_groups: dict[str, list[Outcome]] = defaultdict(list)
-    shot_groups: dict[str, list[Outcome]] = defaultdict(list)
+    rec_groups: dict[str, list[GradedSample]] = defaultdict(list)
+    shot_groups: dict[str, list[GradedSample]] = defaultdict(list)
     for o in rec:
         if o.problem_id in common:
             rec_groups[key(o)].append(o)

@@ -1,7 +1,7 @@
 """The response cache: ``calls`` rows with status ok, found by request hash.
 
-The key (``providers.base.request_hash``) covers provider, base URL, the full
-request and the sample index.  A hit is recorded as a new ``calls`` row with
+The key (``hash_request_text``) covers provider, base URL, the full request and
+the sample index (so N samples of one prompt at temperature > 0 are N entries).  A hit is recorded as a new ``calls`` row with
 ``cache_hit=1``, ``cached_from`` pointing at the original and cost 0.  Errors
 are never cached because only ``status='ok'`` rows are looked up.
 """
@@ -34,7 +34,7 @@ def request_json_text(request: ModelRequest) -> str:
 
 
 def hash_request_text(provider: str, base_url: str, request_text: str, sample_index: int) -> str:
-    """``request_hash`` computed from the request's already-encoded JSON.
+    """The cache key: sha256 of the request's already-encoded JSON with its key parts.
 
     Same bytes as ``dumps({...})`` of the four key parts (keys sorted, compact
     separators), so the request is JSON-encoded once per item, not twice.
@@ -105,12 +105,6 @@ def find_cached(store: Store, hashes: Iterable[str]) -> dict[str, CachedCall]:
             if row[1] not in found:
                 found[row[1]] = CachedCall(row[0], *row[2:])
     return found
-
-
-def original_id(store: Store, call_id: int) -> int:
-    """Follow ``cached_from`` so hits always point at the call that was paid for."""
-    row = store.conn.execute("SELECT cached_from FROM calls WHERE id=?", (call_id,)).fetchone()
-    return int(row[0]) if row and row[0] is not None else call_id
 
 
 def response_json(response: ModelResponse) -> str:

@@ -174,10 +174,3 @@ class AdaptiveLimiter:
             if not fut.done():
                 self.in_flight += 1
                 fut.set_result(None)
-
-    def wake_all_for_shutdown(self) -> None:
-        """Cancel every waiter (used when a run stops)."""
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.cancel()

@@ -10,20 +10,43 @@ and never calls a model, so it can be re-run after changing a grader.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from workbench.core.engine.items import WorkItem
 from workbench.core.library.problems import ProblemSelection
 from workbench.core.store import Store
 
 
-class ExperimentConfig(BaseModel):
-    """Fields shared by every experiment kind; each kind subclasses with its own."""
+def renamed(name: str, *old: str) -> AliasChoices:
+    """A field's validation alias: its canonical ``name``, or an ``old`` name it had.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Configs written before the rename keep loading; a config that gives two of the
+    names is an error (``ExperimentConfig`` checks).
+    """
+    return AliasChoices(name, *old)
+
+
+def former_names(config_model: type[BaseModel], name: str) -> list[str]:
+    """The old names a config field also answers to (``renamed``); [] for none."""
+    info = config_model.model_fields.get(name)
+    alias = info.validation_alias if info is not None else None
+    if not isinstance(alias, AliasChoices):
+        return []
+    return [a for a in alias.choices if isinstance(a, str) and a != name]
+
+
+class ExperimentConfig(BaseModel):
+    """Fields shared by every experiment kind; each kind subclasses with its own.
+
+    One name per role across kinds: the model that solves is ``solver`` (``solvers``
+    when there are several), the number of samples per item is ``samples``.  Older
+    names (``model``, ``weak``, ``k``, ``n_weak``, ...) are accepted as aliases.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     kind: str
     name: str = ""
@@ -35,6 +58,21 @@ class ExperimentConfig(BaseModel):
     # then in the store, so names an experiment picks itself (e.g. solve-gsm8k by problem
     # source) resolve to the same version on a resume.  Prompt fields then hold name@ID.
     prompt_pins: dict[str, int] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_per_field(cls, data: Any) -> Any:
+        """Reject a config that names one field twice (new name and old, or two old)."""
+        if isinstance(data, Mapping):
+            for name, info in cls.model_fields.items():
+                alias = info.validation_alias
+                if isinstance(alias, AliasChoices):
+                    given = [a for a in alias.choices if isinstance(a, str) and a in data]
+                    if len(given) > 1:
+                        raise ValueError(
+                            f"{name}: given as {' and '.join(given)}; give it once, as {name}"
+                        )
+        return data
 
 
 def is_prompt_field(name: str) -> bool:

@@ -15,9 +15,10 @@ from pydantic import Field, field_validator
 
 from workbench.core.analysis import rates as analysis
 from workbench.core.engine.items import WorkItem, item_key
-from workbench.core.experiments.base import Experiment, ExperimentConfig
+from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.grading.grader import GRADER_NAME, grade_many, store_grades
 from workbench.core.library.problems import selected_problems
+from workbench.core.payloads import SolvePayload
 from workbench.core.prompts.templates import PromptTemplate
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import split_model_ref
@@ -30,7 +31,9 @@ SOLVER_ROLE = analysis.SOLVER_ROLE
 
 class CalibrationConfig(ExperimentConfig):
     kind: Literal["calibration"] = "calibration"
-    models: tuple[str, ...] = Field(min_length=1)
+    # the models that solve; ``solvers`` is the new name, but the field keeps its old one
+    # until the TUI run builder looks fields up by ``solvers`` (it matches declared names)
+    models: tuple[str, ...] = Field(min_length=1, validation_alias=renamed("models", "solvers"))
     samples: int = Field(default=5, ge=1, le=1000)  # N per problem per model
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)  # None: the prompt's default
@@ -94,7 +97,7 @@ class CalibrationExperiment(Experiment):
                         request=request,
                         problem_id=problem.id,
                         sample_index=i,
-                        payload={"prompt_version": version_id},
+                        payload=SolvePayload(prompt_version=version_id),
                     )
 
     def after_stage(self, stage: str, store: Store, run_id: int) -> None:

@@ -31,6 +31,7 @@ from workbench.core.perturb.plan import (
 )
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import split_model_ref
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, loads, now_iso
 
 KIND = "perturb-preview"
@@ -77,7 +78,7 @@ class PerturbPreview(Experiment):
             yield from self._first_items(store)
             return
         previous = self.stages()[self.stages().index(stage) - 1]
-        for sample in store.samples(run_id, previous, status="invalid"):
+        for sample in store.samples(run_id, previous, status=SampleStatus.INVALID):
             call = store.query_one("SELECT request FROM calls WHERE id=?", (sample["call_id"],))
             if call is None:
                 continue
@@ -143,7 +144,7 @@ class PerturbPreview(Experiment):
     def after_stage(self, stage: str, store: Store, run_id: int) -> None:
         """Validate each output of ``stage``; re-runnable (reads only the store)."""
         for sample in store.samples(run_id, stage):
-            if sample["status"] not in ("done", "invalid"):
+            if sample["status"] not in (SampleStatus.DONE, SampleStatus.INVALID):
                 continue
             payload = sample["payload"]
             steps = _steps_for(store, sample["problem_id"])
@@ -167,7 +168,7 @@ class PerturbPreview(Experiment):
                     "samples",
                     sample["id"],
                     {
-                        "status": "done" if check.valid else "invalid",
+                        "status": SampleStatus.DONE if check.valid else SampleStatus.INVALID,
                         "payload": dumps(payload),
                         "updated_at": now_iso(),
                     },
@@ -225,7 +226,7 @@ class PreviewResult:
 
     @property
     def valid(self) -> bool:
-        return self.status == "done" and self.validated and not self.flags
+        return self.status == SampleStatus.DONE and self.validated and not self.flags
 
 
 def final_results(store: Store, run_id: int) -> list[PreviewResult]:

@@ -32,7 +32,9 @@ from workbench.core.experiments.calibration import (
 from workbench.core.grading.grader import GRADER_NAME
 from workbench.core.library.datasets import SAMPLES_DIR
 from workbench.core.library.problems import ProblemSelection
+from workbench.core.payloads import SolvePayload
 from workbench.core.settings import Settings
+from workbench.core.status import RunStatus, SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 
 
@@ -140,15 +142,15 @@ def _sample_rows(
                     "sample_index": index,
                     "role": SOLVER_ROLE,
                     "model": ref,
-                    "status": "done",
+                    "status": SampleStatus.DONE,
                     "output": trace["solution"],
                     "payload": dumps(
-                        {
-                            "imported": traces.origin,
-                            "source_field": field,
-                            "source_is_correct": bool(trace["is_correct"]),
-                            "test_index": row["test_index"],
-                        }
+                        SolvePayload(
+                            imported=traces.origin,
+                            source_field=field,
+                            source_is_correct=bool(trace["is_correct"]),
+                            test_index=row["test_index"],
+                        )
                     ),
                     "created_at": stamp,
                     "updated_at": stamp,
@@ -199,8 +201,8 @@ def import_traces(
     experiment.use_settings(settings or Settings())
     experiment.after_stage(SOLVE, store, run_id)  # the real grader, then difficulty bins
     if created:
-        store.set_run_status(run_id, "running")  # records started_at
-        store.set_run_status(run_id, "done")
+        store.set_run_status(run_id, RunStatus.RUNNING)  # records started_at
+        store.set_run_status(run_id, RunStatus.DONE)
     return _result(store, run_id, created, n_samples - before, n_samples)
 
 

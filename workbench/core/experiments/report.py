@@ -44,7 +44,7 @@ def _counts(model: str, counter: Counter[str] | dict[str, int]) -> list[CountRow
 
 def load_straight_shot(
     store: Store, model: str, problem_ids: set[str] | None = None
-) -> list[an.Outcome]:
+) -> list[an.GradedSample]:
     """The model's own straight-shot samples from every calibration run, on ``problem_ids``."""
     outs = an.load_straight_shot(store, model)
     if problem_ids is not None:
@@ -73,7 +73,7 @@ def run_report(
     return tables
 
 
-def _is_answer(o: an.Outcome) -> bool:
+def _is_answer(o: an.GradedSample) -> bool:
     return o.stage not in ("perturb", "judge", "check") and not o.stage.startswith("perturb-")
 
 

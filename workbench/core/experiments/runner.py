@@ -27,13 +27,14 @@ from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.experiments.base import (
     Experiment,
     ExperimentConfig,
+    former_names,
     prompt_fields,
 )
 from workbench.core.experiments.kinds import KINDS
 from workbench.core.prompts.versions import current_pins, pinned_versions, resolve_version
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
-from workbench.core.status import RunStatus
+from workbench.core.status import RunStatus, SampleStatus
 from workbench.core.store import Store, dumps
 
 
@@ -66,6 +67,9 @@ def load_experiment_config(path_or_dict: str | Path | Mapping[str, Any]) -> Expe
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "config"
+        old = former_names(cls.config_model, str(err["loc"][0])) if err["loc"] else []
+        if err["type"] == "missing" and old:
+            where += f" (formerly {' / '.join(old)})"
         raise ConfigError(f"{source}: {where}: {err['msg']}") from None
 
 
@@ -199,7 +203,9 @@ async def run_experiment(
         else:
             engine.reset_controls()
         retry_keys = (
-            {s["item_key"] for s in db.samples(run_id, status="error")} if retry_failed else None
+            {s["item_key"] for s in db.samples(run_id, status=SampleStatus.ERROR)}
+            if retry_failed
+            else None
         )
         db.set_run_status(run_id, RunStatus.RUNNING)
         try:

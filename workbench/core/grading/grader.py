@@ -15,7 +15,7 @@ from typing import Literal
 
 from workbench.core.grading.answers import extract_answer, find_answer
 from workbench.core.grading.equivalence import Verdict, fast_compare
-from workbench.core.grading.pool import Outcome, shared_pool
+from workbench.core.grading.pool import PoolResult, shared_pool
 from workbench.core.store import Store, now_iso
 
 __all__ = [
@@ -115,7 +115,7 @@ def _from_verdict(answer: str, how: str, v: Verdict) -> Grade:
     return Grade(answer, v.normalised, bool(v.correct), "graded", method, v.reason)
 
 
-def _from_outcome(answer: tuple[str | None, str], outcome: Outcome, timeout_s: float) -> Grade:
+def _from_outcome(answer: tuple[str | None, str], outcome: PoolResult, timeout_s: float) -> Grade:
     text, how = answer
     if outcome.status == "ok":
         return _from_verdict(str(text), how, outcome.value)

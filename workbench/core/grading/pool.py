@@ -26,7 +26,9 @@ from workbench.core.grading.equivalence import worker_main
 
 
 @dataclass(frozen=True)
-class Outcome:
+class PoolResult:
+    """What one task sent to a grader process came back as."""
+
     status: str  # ok / timeout / error
     value: Any = None  # the worker's result when ok, the message when error
 
@@ -68,21 +70,21 @@ class _Worker:
         child.close()
         self.ready = False
 
-    def ask(self, task: tuple[str, str], timeout_s: float) -> Outcome:
+    def ask(self, task: tuple[str, str], timeout_s: float) -> PoolResult:
         try:
             if not self.ready:
                 # start-up (importing sympy) must not eat into the item's time limit
                 if not self.conn.poll(STARTUP_TIMEOUT_S):
-                    return Outcome("error", "grader process did not start")
+                    return PoolResult("error", "grader process did not start")
                 self.conn.recv()
                 self.ready = True
             self.conn.send(task)
             if not self.conn.poll(timeout_s):
-                return Outcome("timeout")
+                return PoolResult("timeout")
             status, value = self.conn.recv()
         except (EOFError, OSError, BrokenPipeError) as exc:
-            return Outcome("error", f"grader process died: {type(exc).__name__}")
-        return Outcome(status, value)
+            return PoolResult("error", f"grader process died: {type(exc).__name__}")
+        return PoolResult(status, value)
 
     def kill(self) -> None:
         self.process.kill()
@@ -116,7 +118,7 @@ class GraderPool:
             self._all.add(worker)
         self._idle.put(worker)
 
-    def run_one(self, task: tuple[str, str], timeout_s: float) -> Outcome:
+    def run_one(self, task: tuple[str, str], timeout_s: float) -> PoolResult:
         worker = self._idle.get()
         outcome = worker.ask(task, timeout_s)
         if outcome.status == "ok" or (outcome.status == "error" and worker.process.is_alive()):
@@ -130,9 +132,9 @@ class GraderPool:
             self._add()
         return outcome
 
-    def run(self, tasks: Sequence[tuple[str, str]], timeout_s: float) -> list[Outcome]:
+    def run(self, tasks: Sequence[tuple[str, str]], timeout_s: float) -> list[PoolResult]:
         """All tasks, in order, using every worker at once."""
-        results: list[Outcome] = [Outcome("error", "not run")] * len(tasks)
+        results: list[PoolResult] = [PoolResult("error", "not run")] * len(tasks)
         if not tasks:
             return results
         next_index = iter(range(len(tasks)))

@@ -16,6 +16,7 @@ from difflib import SequenceMatcher
 from typing import Any, Literal
 
 from workbench.core.errors import InputError
+from workbench.core.payloads import CheckFields
 from workbench.core.text.diff import changed_fraction, word_diff
 
 UNPARSEABLE = "unparseable"
@@ -133,7 +134,7 @@ class PerturbCheck:
     def valid(self) -> bool:
         return not self.flags
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> CheckFields:
         return {
             "perturbed_step": self.step,
             "flags": list(self.flags),

@@ -14,10 +14,17 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from workbench.core.errors import InputError
 from workbench.core.library.steps import join_steps
+from workbench.core.payloads import (
+    PerturbExtras,
+    PerturbPayload,
+    PlanFields,
+    TruncationFields,
+    ValidationFields,
+)
 from workbench.core.perturb.check import (
     ANSWER_LEAKED,
     FLAGS,
@@ -145,7 +152,7 @@ class PerturbPlan:
     step_index: int  # 0-based
     error_type: ErrorType
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> PlanFields:
         return {"step_index": self.step_index, "error_type": self.error_type.id}
 
 
@@ -288,7 +295,7 @@ class Truncation:
     def prefix(self) -> str:
         return build_prefix(self.prefix_steps)
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> TruncationFields:
         return {
             "truncation": {"strategy": self.strategy, "k": self.k, "cut": self.cut},
             "truncate_at": self.cut,
@@ -348,14 +355,20 @@ def check_and_truncate(
     seed: int,
     key: str,
     allow_final: bool,
-) -> tuple[PerturbCheck, dict[str, Any]]:
+) -> tuple[PerturbCheck, ValidationFields]:
     """Validate a perturber's output and, when valid, truncate after the perturbed step.
 
     Returns the check and the payload fields to store: the check's, plus the
     truncation's (prefix, cut) when the output is valid.
     """
     check = check_perturbation(output, steps, index, answer=answer)
-    fields = check.to_payload()
+    checked = check.to_payload()
+    fields = ValidationFields(
+        perturbed_step=checked["perturbed_step"],
+        flags=checked["flags"],
+        flag_reasons=checked["flag_reasons"],
+        valid=checked["valid"],
+    )
     if check.valid and check.step is not None:
         cut = truncate(
             steps,
@@ -367,17 +380,21 @@ def check_and_truncate(
             key=key,
             allow_final=allow_final,
         )
-        fields.update(cut.to_payload())
+        truncation = cut.to_payload()
+        fields["truncation"] = truncation["truncation"]
+        fields["truncate_at"] = truncation["truncate_at"]
+        fields["prefix"] = truncation["prefix"]
     return check, fields
 
 
 def payload_for(
-    plan: PerturbPlan, steps: Sequence[str], extra: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+    plan: PerturbPlan, steps: Sequence[str], extra: PerturbExtras | None = None
+) -> PerturbPayload:
     """Sample payload for a perturb item: the plan and the original step."""
-    return {
-        **plan.to_payload(),
-        "original_step": steps[plan.step_index],
-        "n_steps": len(steps),
-        **(extra or {}),
-    }
+    payload = PerturbPayload(
+        step_index=plan.step_index,
+        error_type=plan.error_type.id,
+        original_step=steps[plan.step_index],
+        n_steps=len(steps),
+    )
+    return cast(PerturbPayload, payload | (extra or {}))

@@ -9,7 +9,6 @@ with an ``ErrorKind`` for every failure.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
@@ -145,25 +144,6 @@ _JSON_FIELDS: dict[type, set[str]] = {
     ToolSpec: {"name", "description", "parameters"},
 }  # fmt: skip
 _FIELDS_KNOWN = all({f.name for f in fields(cls)} == names for cls, names in _JSON_FIELDS.items())
-
-
-def request_hash(provider: str, base_url: str, request: ModelRequest, sample_index: int = 0) -> str:
-    """The cache key: provider, endpoint, the full request, and the sample index.
-
-    The sample index is part of the key so that N samples of one prompt at
-    temperature > 0 are N distinct cache entries, not one answer repeated.
-    """
-    from workbench.core.store import dumps  # local: store imports nothing from here
-
-    blob = dumps(
-        {
-            "provider": provider,
-            "base_url": base_url.rstrip("/"),
-            "request": request.to_json(),
-            "sample_index": sample_index,
-        }
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from workbench.core.analysis.rates import (
     DEFAULT_BINS,
-    Outcome,
+    GradedSample,
     load_bins,
     load_outcomes,
     model_accuracy,
@@ -73,16 +73,7 @@ def _empty(key: str, title: str, reason: str) -> PlotData:
     return PlotData(key, title, "bars", "", "", empty=reason)
 
 
-def _run_models(store: Store, run_id: int, role: str | None = None) -> list[str]:
-    sql = "SELECT DISTINCT model FROM samples WHERE run_id=? AND model IS NOT NULL"
-    params: list[Any] = [run_id]
-    if role:
-        sql += " AND role=?"
-        params.append(role)
-    return [r[0] for r in store.conn.execute(sql + " ORDER BY 1", params)]
-
-
-def _final_outcomes(store: Store, run_id: int) -> list[Outcome]:
+def _final_outcomes(store: Store, run_id: int) -> list[GradedSample]:
     """Graded samples nothing derives from: the answers a run is judged on."""
     parents = {
         r[0]
@@ -94,7 +85,7 @@ def _final_outcomes(store: Store, run_id: int) -> list[Outcome]:
     return [o for o in load_outcomes(store, run_id) if o.sample_id not in parents]
 
 
-def _recovery_outcomes(store: Store, run_id: int) -> tuple[list[Outcome], str | None]:
+def _recovery_outcomes(store: Store, run_id: int) -> tuple[list[GradedSample], str | None]:
     """Completer continuations of the run, and the completer model."""
     outcomes = load_outcomes(store, run_id, role="completer")
     if not outcomes:
@@ -132,7 +123,7 @@ def solve_rate_hist(store: Store, run_id: int) -> PlotData:
     )
 
 
-def _straight_shot(store: Store, model: str, exclude_run: int) -> list[Outcome]:
+def _straight_shot(store: Store, model: str, exclude_run: int) -> list[GradedSample]:
     """The model's own straight-shot samples: root samples with no prefix in other runs."""
     runs = [
         r[0]
@@ -141,7 +132,7 @@ def _straight_shot(store: Store, model: str, exclude_run: int) -> list[Outcome]:
             (model, exclude_run),
         )
     ]
-    out: list[Outcome] = []
+    out: list[GradedSample] = []
     for rid in runs:
         out += [o for o in load_outcomes(store, rid, model=model) if "prefix" not in o.payload]
     return out
@@ -327,11 +318,11 @@ def method_accuracy(store: Store, run_id: int) -> PlotData:
     if not any(o.correct is not None for o in outcomes):
         return _empty(key, title, "no graded samples in this run")
 
-    def method(o: Outcome) -> str:
+    def method(o: GradedSample) -> str:
         return str(o.payload.get("method") or o.stage)
 
     relabelled = [
-        Outcome(
+        GradedSample(
             o.sample_id,
             o.run_id,
             o.stage,

@@ -7,9 +7,8 @@ from datetime import datetime
 
 from workbench.core.engine.events import RunStats, StageProgress
 from workbench.core.engine.progress import percentile
+from workbench.core.status import RunStatus
 from workbench.core.store import Store
-
-ACTIVE = ("pending", "running", "paused")
 
 
 @dataclass(frozen=True)
@@ -17,7 +16,7 @@ class RunRow:
     id: int
     name: str
     kind: str
-    status: str
+    status: RunStatus
     created_at: str
     duration_s: float | None
     cost_usd: float
@@ -32,7 +31,7 @@ class RunRow:
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return self.status.active
 
 
 def _seconds(start: str | None, end: str | None) -> float | None:
@@ -50,7 +49,7 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     return max(0.0, (t1 - t0).total_seconds())
 
 
-def list_runs(store: Store, *, limit: int = 500, status: str | None = None) -> list[RunRow]:
+def list_runs(store: Store, *, limit: int = 500, status: RunStatus | None = None) -> list[RunRow]:
     """Newest first (only ``status`` runs when given), with totals summed from the calls
     (the one source of truth)."""
     where, params = ("WHERE r.status = ?", [status]) if status else ("", [])
@@ -77,7 +76,7 @@ def list_runs(store: Store, *, limit: int = 500, status: str | None = None) -> l
             id=r["id"],
             name=r["name"],
             kind=r["kind"],
-            status=r["status"],
+            status=RunStatus(r["status"]),
             created_at=r["created_at"],
             duration_s=_seconds(r["started_at"], r["finished_at"]),
             cost_usd=float(r["cost"] or 0.0),

@@ -11,28 +11,26 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from workbench.core.errors import StoreError
 from workbench.core.library.problems import find_problem
+from workbench.core.payloads import TracePayload
+from workbench.core.status import SET_ASIDE_SAMPLE_STATUSES, SampleStatus
 from workbench.core.store import Store, loads, now_iso
 
-Outcome = Literal["recovered", "not", "invalid", "ungraded", "error"]
-OUTCOMES: tuple[Outcome, ...] = ("recovered", "not", "invalid", "ungraded", "error")
+TraceOutcome = Literal["recovered", "not", "invalid", "ungraded", "error"]
+OUTCOMES: tuple[TraceOutcome, ...] = ("recovered", "not", "invalid", "ungraded", "error")
 
 #: presets offered by the label dialog; any other text is allowed too
 LABEL_PRESETS = ("material perturbation", "rewrite", "genuine recovery")
-
-# payload keys written by the perturbation / recovery stages, most specific first
-_STEP_INDEX_KEYS = ("perturbed_step_index", "step_index", "chosen_step", "step")
-_TRUNCATE_KEYS = ("truncate_at", "truncation_index", "prefix_steps", "truncation")
 
 
 @dataclass(frozen=True)
 class TraceFilter:
     """What the stepper shows.  Empty fields do not filter."""
 
-    outcome: Outcome | None = None
+    outcome: TraceOutcome | None = None
     error_type: str | None = None
     bin: str | None = None  # difficulty bin of the sample's problem for the sample's model
     model: str | None = None
@@ -167,11 +165,11 @@ class TraceView:
     payload: Mapping[str, Any] = field(default_factory=dict)  # ancestors' payloads merged
 
     @property
-    def outcome(self) -> Outcome:
-        if self.status == "error":
+    def outcome(self) -> TraceOutcome:
+        if self.status == SampleStatus.ERROR:
             return "error"
-        if self.status in ("invalid", "skipped") or any(
-            link.status in ("invalid", "skipped") for link in self.chain
+        if self.status in SET_ASIDE_SAMPLE_STATUSES or any(
+            link.status in SET_ASIDE_SAMPLE_STATUSES for link in self.chain
         ):
             return "invalid"
         if self.grade is None or self.grade.correct is None:
@@ -303,13 +301,6 @@ def trace_index(store: Store, run_id: int, flt: TraceFilter = TraceFilter()) -> 
 # -- one sample ---------------------------------------------------------------
 
 
-def _first(payload: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        if payload.get(key) is not None:
-            return payload[key]
-    return None
-
-
 def _as_int(value: Any) -> int | None:
     try:
         return None if value is None else int(value)
@@ -388,14 +379,14 @@ def load_trace(store: Store, sample_id: int) -> TraceView:
     merged: dict[str, Any] = {}
     for row in chain_rows:  # root first, so the sample's own keys win
         merged.update(loads(row["payload"], {}) or {})
+    payload = cast(TracePayload, merged)
     problem = find_problem(store, me["problem_id"]) if me["problem_id"] is not None else None
     steps = tuple(str(s) for s in (problem.steps if problem else ()))
-    steps = tuple(str(s) for s in merged.get("original_steps", steps))
-    index = _as_int(_first(merged, _STEP_INDEX_KEYS))
-    original = merged.get("original_step")
+    index = _as_int(payload.get("step_index"))
+    original = payload.get("original_step")
     if original is None and index is not None and 0 <= index < len(steps):
         original = steps[index]
-    flags = merged.get("flags") or ()
+    flags: Any = payload.get("flags") or ()
     if isinstance(flags, Mapping):
         flags = [k for k, v in flags.items() if v]
     return TraceView(
@@ -407,15 +398,15 @@ def load_trace(store: Store, sample_id: int) -> TraceView:
         sample_index=me["sample_index"],
         role=me["role"],
         model=me["model"],
-        question=problem.question if problem else str(merged.get("question", "")),
-        gold=problem.answer if problem else str(merged.get("gold", "")),
+        question=problem.question if problem else "",
+        gold=problem.answer if problem else str(payload.get("gold", "")),
         original_steps=steps,
         perturbed_index=index,
         original_step=original,
-        perturbed_step=merged.get("perturbed_step"),
-        error_type=merged.get("error_type"),
-        truncate_at=_as_int(_first(merged, _TRUNCATE_KEYS)),
-        prefix=merged.get("prefix"),
+        perturbed_step=payload.get("perturbed_step"),
+        error_type=payload.get("error_type"),
+        truncate_at=_as_int(payload.get("truncate_at")),
+        prefix=payload.get("prefix"),
         continuation=me["output"] or "",
         flags=tuple(str(f) for f in flags),
         grade=_grade(store, sample_id),

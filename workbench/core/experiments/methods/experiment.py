@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from workbench.core.engine.items import WorkItem, item_key
-from workbench.core.experiments.base import Experiment, ExperimentConfig
+from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.experiments.methods.parse import extract_plan
 from workbench.core.experiments.methods.post import (
     PLAN,
@@ -45,9 +45,11 @@ from workbench.core.experiments.methods.prompts import (
 )
 from workbench.core.experiments.methods.report import summarise_run
 from workbench.core.library.problems import Problem, select_problems
+from workbench.core.payloads import MethodSolvePayload
 from workbench.core.prompts.versions import PromptVersion
 from workbench.core.providers.base import ModelRequest, split_model_ref
 from workbench.core.sandbox.supervisor import Limits
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 
 MethodName = Literal["cot", "pal", "plan"]
@@ -56,7 +58,8 @@ METHOD_ROLES = {"cot": "cot", "pal": "pal", "plan": "plan_code"}
 
 class MethodsConfig(ExperimentConfig):
     kind: Literal["methods"] = "methods"
-    model: str  # "provider:model" that solves
+    # "provider:model" that solves (formerly ``model``)
+    solver: str = Field(validation_alias=renamed("solver", "model"))
     methods: tuple[MethodName, ...] = Field(default=("cot", "pal", "plan"), min_length=1)
     samples: int = Field(default=1, ge=1, le=200)  # per method; > 1 = self-consistency
     cot_temperature: float = Field(default=0.5, ge=0, le=2)
@@ -65,7 +68,7 @@ class MethodsConfig(ExperimentConfig):
     greedy_single_sample: bool = True  # samples = 1 runs at temperature 0
     plan_mode: Literal["plan-per-code", "shared-plan"] = "plan-per-code"
     disagreement: Literal["select", "reflect", "first"] = "select"
-    selector: str | None = None  # model for select / reflect; default: ``model``
+    selector: str | None = None  # model for select / reflect; default: ``solver``
     selector_temperature: float = Field(default=0.0, ge=0, le=2)
     style: Literal["auto", "gsm8k", "math"] = "auto"  # answer format; auto: by problem source
     prompts: dict[str, str] = Field(default_factory=dict)  # role -> prompt ref (override)
@@ -197,19 +200,19 @@ class MethodsExperiment(Experiment):
                     key=item_key(PLAN, p.id, i),
                     stage=PLAN,
                     role="planner",
-                    model_ref=self.config.model,
+                    model_ref=self.config.solver,
                     request=self._request(
-                        version, self.config.model, {"question": p.question}, temperature, i
+                        version, self.config.solver, {"question": p.question}, temperature, i
                     ),
                     problem_id=p.id,
                     sample_index=i,
-                    payload={
-                        "method": "plan",
-                        "style": style,
-                        "prompt": version.label,
-                        "temperature": temperature,
-                        "plan_mode": self.config.plan_mode,
-                    },
+                    payload=MethodSolvePayload(
+                        method="plan",
+                        style=style,
+                        prompt=version.label,
+                        temperature=temperature,
+                        plan_mode=self.config.plan_mode,
+                    ),
                 )
 
     def _solve_items(
@@ -217,7 +220,7 @@ class MethodsExperiment(Experiment):
     ) -> Iterator[WorkItem]:
         plans = {
             (s["problem_id"], s["sample_index"]): s
-            for s in store.samples(run_id, PLAN, status="done")
+            for s in store.samples(run_id, PLAN, status=SampleStatus.DONE)
         }
         for p in problems:
             style = problem_style(p, self.config)
@@ -226,12 +229,9 @@ class MethodsExperiment(Experiment):
                 temperature = self.temperature(method)
                 for i in range(self.config.samples):
                     variables: dict[str, Any] = {"question": p.question}
-                    payload: dict[str, Any] = {
-                        "method": method,
-                        "style": style,
-                        "prompt": version.label,
-                        "temperature": temperature,
-                    }
+                    payload = MethodSolvePayload(
+                        method=method, style=style, prompt=version.label, temperature=temperature
+                    )
                     parent = None
                     if method == "plan":
                         plan_index = i if self.config.plan_mode == "plan-per-code" else 0
@@ -241,14 +241,15 @@ class MethodsExperiment(Experiment):
                             continue  # no usable plan (yet): the vote row says so
                         variables["plan"] = plan
                         parent = int(plan_row["id"])
-                        payload |= {"plan_index": plan_index, "plan_mode": self.config.plan_mode}
+                        payload["plan_index"] = plan_index
+                        payload["plan_mode"] = self.config.plan_mode
                     yield WorkItem(
                         key=item_key(SOLVE, p.id, i, method),
                         stage=SOLVE,
                         role="solver",
-                        model_ref=self.config.model,
+                        model_ref=self.config.solver,
                         request=self._request(
-                            version, self.config.model, variables, temperature, i
+                            version, self.config.solver, variables, temperature, i
                         ),
                         problem_id=p.id,
                         sample_index=i,
@@ -260,7 +261,7 @@ class MethodsExperiment(Experiment):
         self, store: Store, run_id: int, problems: list[Problem]
     ) -> Iterator[WorkItem]:
         mode = self.config.disagreement
-        model_ref = self.config.selector or self.config.model
+        model_ref = self.config.selector or self.config.solver
         by_id = {p.id: p for p in problems}
         for row, candidates in resolve_inputs(store, run_id):
             problem = by_id.get(row["problem_id"])

@@ -29,7 +29,9 @@ from workbench.core.experiments.methods.vote import (
 )
 from workbench.core.grading.grader import Grade, grade_answer, store_grades
 from workbench.core.library.problems import Problem
+from workbench.core.payloads import MethodSolvePayload
 from workbench.core.sandbox.supervisor import Limits, run_many
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 
 PLAN = "plan"
@@ -74,31 +76,35 @@ def process_solutions(
     Programs whose code is unchanged since their last run keep their recorded
     result unless ``force`` is set.
     """
-    rows = [s for s in store.samples(run_id, SOLVE, status="done") if s["problem_id"] in problems]
-    updates: dict[int, dict[str, Any]] = {}
+    rows = [
+        s
+        for s in store.samples(run_id, SOLVE, status=SampleStatus.DONE)
+        if s["problem_id"] in problems
+    ]
+    updates: dict[int, MethodSolvePayload] = {}
     to_run: list[tuple[dict[str, Any], str, str]] = []
     for row in rows:
         payload, sid = row["payload"], int(row["id"])
         if payload.get("method") == "cot":
             parsed = cot_answer(row["output"] or "", payload.get("style", "gsm8k"))
             missing = parsed.answer is None
-            updates[sid] = {
-                "answer": parsed.answer,
-                "answer_how": parsed.how,
-                "answer_error": "no final answer line" if missing else None,
-                "answer_error_kind": "no_answer" if missing else None,
-            }
+            updates[sid] = MethodSolvePayload(
+                answer=parsed.answer,
+                answer_how=parsed.how,
+                answer_error="no final answer line" if missing else None,
+                answer_error_kind="no_answer" if missing else None,
+            )
             continue
         code = extract_code(row["output"] or "")
         if code is None:
-            updates[sid] = {
-                "answer": None,
-                "answer_how": "program",
-                "exec": None,
-                "code_sha": None,
-                "answer_error": "no code in the reply",
-                "answer_error_kind": "no_code",
-            }
+            updates[sid] = MethodSolvePayload(
+                answer=None,
+                answer_how="program",
+                exec=None,
+                code_sha=None,
+                answer_error="no code in the reply",
+                answer_error_kind="no_code",
+            )
             continue
         sha = hashlib.sha256(code.encode()).hexdigest()[:16]
         if not force and payload.get("code_sha") == sha and payload.get("exec"):
@@ -106,14 +112,14 @@ def process_solutions(
         to_run.append((row, code, sha))
     results = run_many([code for _, code, _ in to_run], limits=opts.limits, entry="solution")
     for (row, _, sha), result in zip(to_run, results, strict=True):
-        updates[int(row["id"])] = {
-            "answer": result.answer if result.ok else None,
-            "answer_how": "program",
-            "code_sha": sha,
-            "exec": result.to_json(),
-            "answer_error": result.error,
-            "answer_error_kind": result.error_kind,
-        }
+        updates[int(row["id"])] = MethodSolvePayload(
+            answer=result.answer if result.ok else None,
+            answer_how="program",
+            code_sha=sha,
+            exec=result.to_json(),
+            answer_error=result.error,
+            answer_error_kind=result.error_kind,
+        )
     with store.transaction():
         for sid, values in updates.items():
             store.update_sample_payload(sid, values)
@@ -125,7 +131,7 @@ def _grade_samples(
     store: Store, run_id: int, problems: Mapping[str, Problem], opts: PostOptions
 ) -> None:
     grades = []
-    for row in store.samples(run_id, SOLVE, status="done"):
+    for row in store.samples(run_id, SOLVE, status=SampleStatus.DONE):
         problem = problems.get(row["problem_id"])
         if problem is None:
             continue
@@ -177,7 +183,7 @@ def write_votes(
         resolution_row = resolves.get(pid)
         final, resolution = _resolve(mv, resolution_row, opts, style)
         grade = grade_answer(final, problem.answer, timeout_s=opts.grade_timeout_s)
-        if resolution_row is not None and resolution_row["status"] == "done":
+        if resolution_row is not None and resolution_row["status"] == SampleStatus.DONE:
             resolve_grades.append((int(resolution_row["id"]), problem.answer, grade))
         payload = {
             "style": style,
@@ -222,7 +228,9 @@ def _method_votes(
             }
             answers[method] = None
             continue
-        given = [r["payload"].get("answer") if r["status"] == "done" else None for r in rows]
+        given = [
+            r["payload"].get("answer") if r["status"] == SampleStatus.DONE else None for r in rows
+        ]
         vote = majority_vote(given, same)
         rep = rows[vote.winner_index] if vote.winner_index is not None else None
         grade = grade_answer(vote.answer, problem.answer, timeout_s=opts.grade_timeout_s)
@@ -242,7 +250,7 @@ def _method_votes(
 
 
 def _error_kind(row: Mapping[str, Any]) -> str | None:
-    if row["status"] == "error":
+    if row["status"] == SampleStatus.ERROR:
         return "call"
     kind = row["payload"].get("answer_error_kind")
     return str(kind) if kind else None
@@ -276,7 +284,7 @@ def _resolve(
         return first.answer, {"how": "first-method", "method": first.method}
     if row is None:
         return None, {"how": "pending"}
-    if row["status"] != "done":
+    if row["status"] != SampleStatus.DONE:
         reason = f"{opts.disagreement} call failed"
         return first.answer, fallback | {"reason": reason, "sample_id": int(row["id"])}
     if opts.disagreement == "reflect":
@@ -340,7 +348,7 @@ def _upsert_votes(
 
 def resolve_inputs(store: Store, run_id: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Vote rows that need a resolution, with their candidates ready for the prompt."""
-    outputs = {int(s["id"]): s for s in store.samples(run_id, SOLVE, status="done")}
+    outputs = {int(s["id"]): s for s in store.samples(run_id, SOLVE, status=SampleStatus.DONE)}
     found = []
     for row in store.samples(run_id, VOTE):
         if row["payload"].get("status") != "disagree":

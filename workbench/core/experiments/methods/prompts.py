@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from workbench.core.prompts.templates import PromptTemplate, default_source, list_defaults
+from workbench.core.prompts.templates import PromptTemplate, default_source
 from workbench.core.prompts.versions import PromptVersion, resolve_version
 from workbench.core.store import Store
 
@@ -25,11 +25,6 @@ ANSWER_LINES = {
 }
 
 _QUESTION = re.compile(r"^(?:Question|Problem):\s*(.+?)(?:\n\nPlan:|\Z)", re.S)
-
-
-def bundled_names() -> list[str]:
-    """Names of the bundled methods templates (front-matter names, ``methods-...``)."""
-    return [n for n in list_defaults() if n.startswith("methods-")]
 
 
 def bundled_source(name: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from workbench.core.experiments.methods.post import SOLVE, VOTE, PostOptions
 from workbench.core.grading.grader import GRADER_NAME
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 
 
@@ -99,7 +100,7 @@ def _errors_by_kind(store: Store, run_id: int) -> dict[str, int]:
         (run_id,),
     ):
         counts[f"call:{row['error_kind'] or 'unknown'}"] += 1
-    for row in store.samples(run_id, SOLVE, status="done"):
+    for row in store.samples(run_id, SOLVE, status=SampleStatus.DONE):
         kind = row["payload"].get("answer_error_kind")
         if kind:
             counts[str(kind)] += 1

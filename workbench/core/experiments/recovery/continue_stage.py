@@ -11,9 +11,9 @@ store, so it can be re-run after changing the grader.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -22,13 +22,16 @@ from workbench.core.engine.items import WorkItem, item_key
 from workbench.core.experiments.base import (
     ContinuationChoice,
     ExperimentConfig,
+    renamed,
 )
 from workbench.core.grading.detection import detect_recovery, parse_judge
 from workbench.core.grading.grader import grade_many, store_grades
 from workbench.core.library.problems import Problem, get_problem
 from workbench.core.library.steps import join_steps, stepify
+from workbench.core.payloads import ContinuationPayload, JudgePayload, PrefixPayload, SetAsideFields
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import Continuation, ModelRequest, split_model_ref
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 
 COMPLETER = "completer"
@@ -39,7 +42,8 @@ class PrefixConfig(ExperimentConfig):
     """Fields of every experiment whose completer continues from a prefix."""
 
     completer: str  # "provider:model"
-    k: int = Field(default=4, ge=1, le=10_000)  # continuations per prefix
+    # continuations per prefix (formerly ``k``)
+    samples: int = Field(default=4, ge=1, le=10_000, validation_alias=renamed("samples", "k"))
     continuation: ContinuationChoice = "auto"  # raw / prefill / emulate / auto (adapter's best)
     continue_prompt: str = "continue"  # prompt name, "name@version" or a version id
     temperature: float = Field(default=0.7, ge=0, le=2)
@@ -56,7 +60,7 @@ class Prefix:
     problem: Problem
     parent_id: int | None
     text: str
-    payload: Mapping[str, Any] = field(default_factory=dict)
+    payload: PrefixPayload = field(default_factory=lambda: PrefixPayload())
 
 
 def problem_steps(problem: Problem) -> list[str]:
@@ -96,7 +100,7 @@ def trace_prefix(
     sample_id: int,
     output: str,
     fraction: float,
-    identity: Mapping[str, Any],
+    identity: PrefixPayload,
 ) -> Prefix | None:
     """A model's own (wrong) trace cut by ``cut_trace``, as a prefix to continue.
 
@@ -107,18 +111,13 @@ def trace_prefix(
     if cut is None:
         return None
     text, keep, n = cut
-    return Prefix(
-        problem,
-        sample_id,
-        text,
-        {
-            **identity,
-            "truncate_at": keep,
-            "n_steps": n,
-            "last_prefix_step": text.rstrip("\n").rsplit("\n", 1)[-1],
-            "perturbed": True,
-        },
+    payload = PrefixPayload(
+        truncate_at=keep,
+        n_steps=n,
+        last_prefix_step=text.rstrip("\n").rsplit("\n", 1)[-1],
+        perturbed=True,
     )
+    return Prefix(problem, sample_id, text, identity | payload)
 
 
 def continuation_of(config: PrefixConfig) -> Continuation | None:
@@ -135,14 +134,14 @@ def continue_items(
     k: int | None = None,
     role: str = COMPLETER,
 ) -> Iterator[WorkItem]:
-    """``k`` continuations of each prefix by the completer (or ``model_ref``)."""
+    """``config.samples`` (or ``k``) continuations of each prefix by the completer (or ``model_ref``)."""
     version = resolve_version(store, config.continue_prompt)
     template = version.template
     ref = model_ref or config.completer
     _, model = split_model_ref(ref)
     for p in prefixes:
         variables = {"question": p.problem.question}
-        for i in range(config.k if k is None else k):
+        for i in range(config.samples if k is None else k):
             request = template.request(
                 model,
                 variables,
@@ -161,12 +160,16 @@ def continue_items(
                 problem_id=p.problem.id,
                 sample_index=i,
                 parent_id=p.parent_id,
-                payload={
-                    **p.payload,
-                    "prompt_version": version.id,
-                    "continuation_requested": config.continuation,
-                },
+                payload=_continuation_payload(p.payload, version.id, config.continuation),
             )
+
+
+def _continuation_payload(
+    prefix: PrefixPayload, prompt_version: int, requested: str
+) -> ContinuationPayload:
+    """A continuation's payload: its prefix's, and how it was asked for."""
+    payload = ContinuationPayload(prompt_version=prompt_version, continuation_requested=requested)
+    return cast(ContinuationPayload, prefix | payload)
 
 
 def grade_stage(
@@ -176,7 +179,7 @@ def grade_stage(
 
     Returns (sample row, correct) pairs for the caller's own bookkeeping.
     """
-    samples = [s for s in store.samples(run_id, stage, status="done") if s["problem_id"]]
+    samples = [s for s in store.samples(run_id, stage, status=SampleStatus.DONE) if s["problem_id"]]
     by_source: dict[str, list[dict[str, Any]]] = {}
     for s in samples:
         by_source.setdefault(problems.get(s["problem_id"]).source, []).append(s)
@@ -225,7 +228,8 @@ def detect_stage(
                 perturbed_step=p.get("perturbed_step"),
                 context=context,
             )
-            payload = {**p, "detection": found.to_payload(), "recovery_kind": found.kind}
+            detected = ContinuationPayload(detection=found.to_payload(), recovery_kind=found.kind)
+            payload = {**p, **detected}
             conn.execute(
                 "UPDATE samples SET payload=?, updated_at=? WHERE id=?",
                 (dumps(payload), stamp, s["id"]),
@@ -240,7 +244,7 @@ def judge_items(config: PrefixConfig, store: Store, run_id: int, stage: str) -> 
     template = version.template
     _, model = split_model_ref(config.judge)
     problems = Problems(store)
-    for s in store.samples(run_id, stage, status="done"):
+    for s in store.samples(run_id, stage, status=SampleStatus.DONE):
         p = s["payload"]
         problem = problems.get(s["problem_id"])
         variables = {
@@ -260,25 +264,29 @@ def judge_items(config: PrefixConfig, store: Store, run_id: int, stage: str) -> 
             problem_id=s["problem_id"],
             sample_index=s["sample_index"],
             parent_id=s["id"],
-            payload={"prompt_version": version.id, "judged_stage": stage},
+            payload=JudgePayload(prompt_version=version.id, judged_stage=stage),
         )
 
 
 def read_judgements(store: Store, run_id: int) -> None:
     """Parse each judge reply and store the verdict on the judged continuation too."""
-    rows = store.samples(run_id, JUDGE, status="done")
+    rows = store.samples(run_id, JUDGE, status=SampleStatus.DONE)
     with store.transaction():
         for s in rows:
             verdict = parse_judge(s["output"] or "")
-            store.update_sample_payload(s["id"], {"noticed": verdict})
+            store.update_sample_payload(s["id"], JudgePayload(noticed=verdict))
             if s["parent_id"] is not None:
-                store.update_sample_payload(s["parent_id"], {"judge_noticed": verdict})
+                store.update_sample_payload(
+                    s["parent_id"], ContinuationPayload(judge_noticed=verdict)
+                )
 
 
-def set_aside(store: Store, sample_id: int, status: str, kind: str, reason: str) -> None:
+def set_aside(store: Store, sample_id: int, status: SampleStatus, kind: str, reason: str) -> None:
     """Mark a sample as set aside (status ``invalid`` / ``skipped``) with its reason."""
     with store.transaction():
-        store.update_sample_payload(sample_id, {"set_aside": reason, "set_aside_kind": kind})
+        store.update_sample_payload(
+            sample_id, SetAsideFields(set_aside=reason, set_aside_kind=kind)
+        )
         store.update("samples", sample_id, {"status": status})
 
 

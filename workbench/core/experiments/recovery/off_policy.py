@@ -12,7 +12,7 @@ Stages, in order (each stored before the next is built):
 - ``check`` (``check_too_easy``): the perturber (or ``checker``) continues from its own
   perturbed prefix; a problem whose check still reaches the right answer is too
   easy to perturb and is set aside (status ``skipped``) with that reason.
-- ``continue``: the completer continues each remaining prefix ``k`` times; graded,
+- ``continue``: the completer continues each remaining prefix ``samples`` times; graded,
   then recovery detection (explicit / silent) is stored on every continuation.
 - ``control`` (optional): the same cut with the original step, for a baseline.
 - ``judge`` (optional): an LLM judge reads each continuation.
@@ -42,6 +42,7 @@ from workbench.core.experiments.recovery.continue_stage import (
     stage_rate,
 )
 from workbench.core.library.problems import selected_problems
+from workbench.core.payloads import PrefixPayload
 from workbench.core.perturb.plan import (
     TruncateStrategy,
     Weighting,
@@ -55,6 +56,7 @@ from workbench.core.perturb.plan import (
 )
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import split_model_ref
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 
 PERTURB = "perturb"
@@ -170,7 +172,7 @@ class RecoveryExperiment(Experiment):
 
     def _retry_items(self, store: Store, run_id: int, attempt: int) -> Iterator[WorkItem]:
         """Attempt ``attempt`` for each problem whose previous attempt was invalid."""
-        previous = store.samples(run_id, attempt_stage(attempt - 1), status="invalid")
+        previous = store.samples(run_id, attempt_stage(attempt - 1), status=SampleStatus.INVALID)
         stage = attempt_stage(attempt)
         for s in previous:
             p = s["payload"]
@@ -209,14 +211,14 @@ class RecoveryExperiment(Experiment):
         for s in self._valid_perturbations(store, run_id):
             p = s["payload"]
             problem = problems.get(s["problem_id"])
-            common = {
-                "step_index": p["step_index"],
-                "n_steps": p["n_steps"],
-                "error_type": p["error_type"],
-                "truncate_at": p["truncate_at"],
-                "original_step": p["original_step"],
-                "perturbed_step": p["perturbed_step"],
-            }
+            common = PrefixPayload(
+                step_index=p["step_index"],
+                n_steps=p["n_steps"],
+                error_type=p["error_type"],
+                truncate_at=p["truncate_at"],
+                original_step=p["original_step"],
+                perturbed_step=p["perturbed_step"],
+            )
             if original:
                 steps = problem_steps(problem)
                 text = build_prefix(steps[: int(p["truncate_at"])])
@@ -224,14 +226,14 @@ class RecoveryExperiment(Experiment):
                     problem,
                     s["id"],
                     text,
-                    {**common, "perturbed": False, "prefix_kind": "original"},
+                    common | PrefixPayload(perturbed=False, prefix_kind="original"),
                 )
             else:
                 yield Prefix(
                     problem,
                     s["id"],
                     p["prefix"],
-                    {**common, "perturbed": True, "prefix_kind": "perturbed"},
+                    common | PrefixPayload(perturbed=True, prefix_kind="perturbed"),
                 )
 
     def _valid_perturbations(self, store: Store, run_id: int) -> list[dict[str, Any]]:
@@ -239,7 +241,7 @@ class RecoveryExperiment(Experiment):
         for a in range(1, self.config.max_attempts + 1):
             rows += [
                 s
-                for s in store.samples(run_id, attempt_stage(a), status="done")
+                for s in store.samples(run_id, attempt_stage(a), status=SampleStatus.DONE)
                 if s["payload"].get("valid") and s["payload"].get("prefix") is not None
             ]
         return sorted(rows, key=lambda s: s["problem_id"])
@@ -265,7 +267,7 @@ class RecoveryExperiment(Experiment):
         stamp = now_iso()
         with store.transaction() as conn:
             for s in store.samples(run_id, stage):
-                if s["status"] not in ("done", "invalid"):
+                if s["status"] not in (SampleStatus.DONE, SampleStatus.INVALID):
                     continue
                 p = dict(s["payload"])
                 problem = problems.get(s["problem_id"])
@@ -284,9 +286,9 @@ class RecoveryExperiment(Experiment):
                 p.update(fields)
                 for key in ("set_aside", "set_aside_kind"):
                     p.pop(key, None)
-                status = "done"
+                status = SampleStatus.DONE
                 if not check.valid:
-                    status = "invalid"
+                    status = SampleStatus.INVALID
                     if int(p.get("attempt", 1)) >= c.max_attempts:
                         p["set_aside"] = (
                             f"failed validation after {c.max_attempts} attempt(s): "
@@ -319,7 +321,7 @@ class RecoveryExperiment(Experiment):
                         problem.id,
                         "perturber",
                         c.perturber,
-                        "skipped",
+                        SampleStatus.SKIPPED,
                         dumps(
                             {
                                 "set_aside": reason,
@@ -346,7 +348,7 @@ class RecoveryExperiment(Experiment):
                 set_aside(
                     store,
                     parent,
-                    "skipped",
+                    SampleStatus.SKIPPED,
                     "too_easy",
                     f"too easy to perturb: the perturber's own check reached the right "
                     f"answer in {sum(verdicts)}/{len(verdicts)} continuation(s)",

@@ -20,7 +20,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from workbench.core.analysis.rates import Outcome, load_outcomes, load_straight_shot, solve_rates
+from workbench.core.analysis.rates import (
+    GradedSample,
+    load_outcomes,
+    load_straight_shot,
+    solve_rates,
+)
 from workbench.core.engine.items import WorkItem
 from workbench.core.errors import ConfigError
 from workbench.core.experiments.base import Experiment, ExperimentConfig
@@ -37,6 +42,7 @@ from workbench.core.experiments.recovery.continue_stage import (
     trace_prefix,
 )
 from workbench.core.library.problems import ProblemSelection, select_problems
+from workbench.core.payloads import PrefixPayload
 from workbench.core.store import Store
 
 CONTINUE = "continue"
@@ -73,7 +79,7 @@ class OnPolicyExperiment(Experiment):
             return judge_items(self.config, store, run_id, CONTINUE)
         return []
 
-    def eligible(self, store: Store) -> dict[str, list[Outcome]]:
+    def eligible(self, store: Store) -> dict[str, list[GradedSample]]:
         """problem id -> the completer's wrong traces, for problems in the middle band."""
         c = self.config
         outs = load_straight_shot(store, c.completer, run_id=c.calibration_run)
@@ -92,7 +98,7 @@ class OnPolicyExperiment(Experiment):
             for r in solve_rates(outs)
             if r.rate.n >= c.min_samples and r.rate.rate is not None and lo <= r.rate.rate <= hi
         }
-        wrong: dict[str, list[Outcome]] = defaultdict(list)
+        wrong: dict[str, list[GradedSample]] = defaultdict(list)
         for o in outs:
             if o.problem_id in middle and o.correct is False:
                 wrong[o.problem_id].append(o)
@@ -122,7 +128,7 @@ class OnPolicyExperiment(Experiment):
                     o.sample_id,
                     rows[o.sample_id]["output"] or "",
                     c.cut,
-                    {"prefix_kind": "on_policy", "source_run": o.run_id},
+                    PrefixPayload(prefix_kind="on_policy", source_run=o.run_id),
                 )
                 if prefix is None:
                     continue

@@ -2,11 +2,12 @@
 
 Stages:
 
-- ``weak-solve``: the weak model solves each problem ``n_weak`` times (straight shot).
+- ``weak-solve``: the weak model (``solver``) solves each problem ``solver_samples`` times
+  (straight shot).
   Post-processing grades them; each wrong trace is stepified and cut at a chosen
   point (``cut``: a fraction of its steps, never the final-answer step); a trace
   too short to cut is set aside (status ``skipped``) with the reason.
-- ``continue``: the completer continues each cut wrong trace ``k`` times; graded,
+- ``continue``: the completer continues each cut wrong trace ``samples`` times; graded,
   with recovery detection.
 - ``judge`` (optional).
 """
@@ -19,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from workbench.core.engine.items import WorkItem, item_key
-from workbench.core.experiments.base import Experiment, ExperimentConfig
+from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.experiments.recovery.continue_stage import (
     JUDGE,
     Prefix,
@@ -36,8 +37,10 @@ from workbench.core.experiments.recovery.continue_stage import (
     trace_prefix,
 )
 from workbench.core.library.problems import selected_problems
+from workbench.core.payloads import PrefixPayload, SolvePayload
 from workbench.core.prompts.versions import resolve_version
 from workbench.core.providers.base import split_model_ref
+from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 
 WEAK_SOLVE = "weak-solve"
@@ -46,11 +49,19 @@ CONTINUE = "continue"
 
 class WeakPrefixConfig(PrefixConfig):
     kind: Literal["weak-prefix"] = "weak-prefix"
-    weak: str  # the weaker model, "provider:model"
-    n_weak: int = Field(default=4, ge=1, le=1000)  # weak samples per problem
+    # the weaker model that solves, "provider:model" (formerly ``weak``)
+    solver: str = Field(validation_alias=renamed("solver", "weak"))
+    # its samples per problem (formerly ``n_weak``); ``samples`` is the completer's
+    solver_samples: int = Field(
+        default=4, ge=1, le=1000, validation_alias=renamed("solver_samples", "n_weak")
+    )
     solve_prompt: str | None = None  # None: by problem source (solve-gsm8k / solve-math)
-    weak_temperature: float = Field(default=0.7, ge=0, le=2)
-    weak_max_tokens: int = Field(default=768, ge=1)
+    solver_temperature: float = Field(
+        default=0.7, ge=0, le=2, validation_alias=renamed("solver_temperature", "weak_temperature")
+    )
+    solver_max_tokens: int = Field(
+        default=768, ge=1, validation_alias=renamed("solver_max_tokens", "weak_max_tokens")
+    )
     traces_per_problem: int = Field(default=1, ge=1)  # wrong traces kept per problem
     cut: float = Field(default=0.5, gt=0, le=1)  # fraction of the trace's steps kept
 
@@ -74,29 +85,29 @@ class WeakPrefixExperiment(Experiment):
 
     def _solve_items(self, store: Store) -> Iterator[WorkItem]:
         c = self.config
-        _, model = split_model_ref(c.weak)
+        _, model = split_model_ref(c.solver)
         versions: dict[str, Any] = {}
         for problem in selected_problems(store, c.problems):
             name = c.solve_prompt or problem.solve_prompt
             if name not in versions:
                 versions[name] = resolve_version(store, name)
             version = versions[name]
-            for i in range(c.n_weak):
+            for i in range(c.solver_samples):
                 yield WorkItem(
                     key=item_key(WEAK_SOLVE, problem.id, i),
                     stage=WEAK_SOLVE,
                     role="solver",
-                    model_ref=c.weak,
+                    model_ref=c.solver,
                     request=version.template.request(
                         model,
                         {"question": problem.question},
-                        temperature=c.weak_temperature,
-                        max_tokens=c.weak_max_tokens,
+                        temperature=c.solver_temperature,
+                        max_tokens=c.solver_max_tokens,
                         seed=c.seed + i,
                     ),
                     problem_id=problem.id,
                     sample_index=i,
-                    payload={"prompt_version": version.id},
+                    payload=SolvePayload(prompt_version=version.id),
                 )
 
     def after_stage(self, stage: str, store: Store, run_id: int) -> None:
@@ -108,7 +119,7 @@ class WeakPrefixExperiment(Experiment):
             for s, correct in graded:
                 if correct is False and self._cut(s, problems) is None:
                     set_aside(
-                        store, s["id"], "skipped", "too_short",
+                        store, s["id"], SampleStatus.SKIPPED, "too_short",
                         "wrong trace too short to cut (fewer than two steps)",
                     )  # fmt: skip
         elif stage == CONTINUE:
@@ -140,7 +151,7 @@ class WeakPrefixExperiment(Experiment):
                 s["id"],
                 s["output"] or "",
                 self.config.cut,
-                {"prefix_kind": "weak", "prefix_model": self.config.weak},
+                PrefixPayload(prefix_kind="weak", prefix_model=self.config.solver),
             )
             if prefix is None:
                 continue
