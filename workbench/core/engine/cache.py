@@ -23,6 +23,7 @@ from workbench.core.providers.base import (
     ToolCall,
     Usage,
 )
+from workbench.core.status import CallStatus
 from workbench.core.store import Store, dumps, loads
 
 _CHUNK = 500  # SQLite's host parameter limit is far above this; keeps statements small
@@ -188,14 +189,14 @@ def explain(store: Store, run_id: int, item_key: str, *, scan: int = 2000) -> li
         "SELECT id, status, created_at FROM calls WHERE request_hash=? AND id<>? ORDER BY id",
         (call["request_hash"], call["id"]),
     )
-    earlier_ok = [r for r in same if r["status"] == "ok" and r["id"] < call["id"]]
+    earlier_ok = [r for r in same if r["status"] == CallStatus.OK and r["id"] < call["id"]]
     if earlier_ok:
         lines.append(
             f"MISS although call {earlier_ok[0]['id']} had the same key: "
             "it was written after this lookup (same batch) or the cache was bypassed"
         )
         return lines
-    if any(r["status"] == "error" and r["id"] < call["id"] for r in same):
+    if any(r["status"] == CallStatus.ERROR and r["id"] < call["id"] for r in same):
         lines.append("MISS: earlier calls with this key all failed, and errors are never cached")
         return lines
     candidates = store.query(

@@ -14,6 +14,7 @@ from workbench.core.engine import limiter as lim
 from workbench.core.engine.cache import CachedCall, response_json
 from workbench.core.engine.items import WorkItem
 from workbench.core.errors import ProviderError
+from workbench.core.payloads import EngineFields
 from workbench.core.providers.base import Continuation, ModelRequest, ModelResponse, Provider
 from workbench.core.settings import ProviderSettings
 from workbench.core.status import CallStatus, SampleStatus
@@ -114,7 +115,7 @@ def sample_record(
     item: WorkItem,
     status: SampleStatus,
     output: str | None,
-    extra: dict[str, Any],
+    extra: EngineFields,
 ) -> SampleRecord:
     now = now_iso()
     return SampleRecord(
@@ -170,7 +171,7 @@ def ok_records(
     )  # fmt: skip
     if p.item is None:
         return call, None
-    extra: dict[str, Any] = {"finish_reason": resp.finish_reason}
+    extra: EngineFields = {"finish_reason": resp.finish_reason}
     if cont_name:
         extra["continuation"] = cont_name
     if len(resp.completions) > 1:
@@ -192,7 +193,7 @@ def error_records(
     )  # fmt: skip
     if p.item is None:
         return call, None
-    extra = {"error_kind": error.kind.value, "error": outcome.message}
+    extra: EngineFields = {"error_kind": error.kind.value, "error": outcome.message}
     return call, sample_record(run_id, p.item, SampleStatus.ERROR, None, extra)
 
 
@@ -213,7 +214,7 @@ def hit_records(
     )  # fmt: skip
     if p.item is None:
         return call, None
-    extra: dict[str, Any] = {"finish_reason": hit.finish_reason}
+    extra: EngineFields = {"finish_reason": hit.finish_reason}
     if cont_name:
         extra["continuation"] = cont_name
     return call, sample_record(run_id, p.item, SampleStatus.DONE, hit.response_text, extra)
