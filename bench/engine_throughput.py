@@ -85,11 +85,8 @@ async def bare_loop(
 
 
 async def engine_run(base_url: str, n: int, concurrency: int, tag: str, workdir: Path) -> Result:
-    from workbench.core.engine.engine import Engine
-    from workbench.core.engine.events import Event
-    from workbench.core.engine.items import WorkItem, item_key
-    from workbench.core.providers.base import Message, ModelRequest
-    from workbench.core.providers.registry import ProviderRegistry
+    from workbench.core.engine import Engine, Event, WorkItem, item_key
+    from workbench.core.providers import Message, ModelRequest, ProviderRegistry
     from workbench.core.settings import ProviderSettings, Settings
     from workbench.core.store import Store
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workbench.core.grading import grade_many
 from workbench.core.grading.answers import last_boxed
-from workbench.core.grading.grader import grade_many
 from workbench.core.grading.pool import shared_pool
 
 REPO = Path(__file__).resolve().parents[1]

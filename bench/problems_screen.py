@@ -30,7 +30,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from tests.problem_fixtures import fill_library
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import open_store
 from workbench.tui.app import WorkbenchApp, make_app

@@ -52,7 +52,7 @@ def core_numbers(store: Store, run_id: int) -> None:
 
 
 async def screen_numbers(db: Path, run_id: int) -> None:
-    from workbench.core.providers.registry import ProviderRegistry
+    from workbench.core.providers import ProviderRegistry
     from workbench.core.settings import Settings
     from workbench.tui.app import make_app
     from workbench.tui.screens.traces import TracesScreen

@@ -14,19 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.core.engine.engine import Engine, RetryPolicy
-from workbench.core.engine.events import Event
-from workbench.core.engine.items import WorkItem, item_key
-from workbench.core.providers.base import (
+from workbench.core.engine import Engine, Event, RetryPolicy, WorkItem, item_key
+from workbench.core.providers import (
     Completion,
     Continuation,
     Message,
     ModelRequest,
     ModelResponse,
     Provider,
+    ProviderRegistry,
     Usage,
 )
-from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Price, ProviderSettings, Settings
 from workbench.core.store import Store
 

@@ -11,7 +11,7 @@ import pytest
 from textual.command import CommandPalette
 from textual.widgets import DataTable, Input, Static
 
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, now_iso, open_store
 from workbench.tui.app import SECTIONS, WorkbenchApp, make_app

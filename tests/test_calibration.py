@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.engine_fakes import FakeProvider, add_toy_problems, make_engine
-from workbench.core.experiments.runner import load_experiment_config, run_experiment
-from workbench.core.grading.grader import GRADER_NAME
-from workbench.core.providers.base import ModelRequest
+from workbench.core.experiments import load_experiment_config, run_experiment
+from workbench.core.grading import GRADER_NAME
+from workbench.core.providers import ModelRequest
 
 SAMPLES = 5
 
@@ -55,7 +55,7 @@ async def test_calibration_rates_bins_and_summary(tmp_path: Path) -> None:
     assert all(r["n"] == SAMPLES for r in rows)
     assert store.scalar("SELECT COUNT(*) FROM grades WHERE grader=?", (GRADER_NAME,)) == 30
 
-    from workbench.core.experiments.runner import make_experiment
+    from workbench.core.experiments import make_experiment
 
     summary = make_experiment(config, engine.settings).summarise(store, run_id)["models"]["fake:m1"]
     assert summary["correct"] == 15 and summary["graded"] == 30

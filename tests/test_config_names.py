@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from workbench.core.errors import ConfigError
-from workbench.core.experiments.runner import load_experiment_config
+from workbench.core.experiments import load_experiment_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

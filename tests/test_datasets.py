@@ -13,13 +13,13 @@ import pytest
 
 from workbench.cli.main import main
 from workbench.core.errors import InputError
+from workbench.core.library import get_problem
 from workbench.core.library.datasets import (
     SAMPLES_DIR,
     import_dataset,
     import_samples,
     load_sample_model_solutions,
 )
-from workbench.core.library.problems import get_problem
 from workbench.core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,16 +18,16 @@ from tests.engine_fakes import (
     new_run,
     provider_settings,
 )
-from workbench.core.engine.cache import hash_request_text, request_json_text
-from workbench.core.engine.events import (
+from workbench.core.engine import (
     ItemFinished,
     LimitChanged,
     RetryScheduled,
     RunStats,
     StageStarted,
 )
+from workbench.core.engine.cache import hash_request_text, request_json_text
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
-from workbench.core.providers.base import (
+from workbench.core.providers import (
     Continuation,
     Message,
     ModelRequest,

@@ -8,11 +8,8 @@ from typing import Any
 import pytest
 
 from tests.stub_server import StubServer
-from workbench.core.engine.engine import Engine, RetryPolicy
-from workbench.core.engine.events import LimitChanged
-from workbench.core.engine.items import WorkItem, item_key
-from workbench.core.providers.base import Message, ModelRequest
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.engine import Engine, LimitChanged, RetryPolicy, WorkItem, item_key
+from workbench.core.providers import Message, ModelRequest, ProviderRegistry
 from workbench.core.settings import ProviderSettings, Settings
 from workbench.core.store import Store
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.trace_data import build_recovery_run
-from workbench.core.engine.items import WorkItem
-from workbench.core.engine.pricing import PriceTable
+from workbench.core.engine import PriceTable, WorkItem
 from workbench.core.experiments.estimate import estimate_items, output_history
-from workbench.core.providers.base import Message, ModelRequest
+from workbench.core.providers import Message, ModelRequest
 from workbench.core.settings import Price, Settings
 from workbench.core.store import Store
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from workbench.core.errors import ErrorKind, ProviderError
-from workbench.core.providers.base import Continuation, Message, ModelRequest, ToolSpec
+from workbench.core.providers import Continuation, Message, ModelRequest, ToolSpec
 from workbench.core.providers.local import LocalProvider, build
 from workbench.core.settings import ProviderSettings
 

@@ -15,13 +15,13 @@ import pytest
 
 from tests.stub_server import StubReply, StubServer
 from tests.stub_wire import last_user_text
-from workbench.core.engine.engine import Engine, RetryPolicy
+from workbench.core.engine import Engine, RetryPolicy
+from workbench.core.experiments import load_experiment_config, run_experiment
 from workbench.core.experiments.methods.experiment import MethodsExperiment
 from workbench.core.experiments.methods.post import VOTE
 from workbench.core.experiments.methods.report import format_table
-from workbench.core.experiments.runner import load_experiment_config, run_experiment
-from workbench.core.grading.grader import GRADER_NAME
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.grading import GRADER_NAME
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import ProviderSettings, Settings
 from workbench.core.store import Store
 
@@ -341,8 +341,8 @@ def test_bundled_program_examples_run_and_give_their_gold_answers() -> None:
     """The worked PAL examples in the templates are real programs with the right answers."""
     from workbench.core.experiments.methods.parse import extract_code
     from workbench.core.experiments.methods.prompts import bundled_source
-    from workbench.core.prompts.templates import parse_template
-    from workbench.core.sandbox.supervisor import run_many
+    from workbench.core.prompts import parse_template
+    from workbench.core.sandbox import run_many
 
     golds = {
         "methods-pal-gsm8k": ["20", "18", "15"],

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from tests.stub_server import StubReply, StubServer
-from workbench.core.engine.engine import Engine
+from workbench.core.engine import Engine
 from workbench.core.errors import InputError
 from workbench.core.experiments.playground import (
     PerturbPreview,
     PerturbPreviewConfig,
     final_results,
 )
-from workbench.core.library.problems import ProblemSelection
+from workbench.core.library import ProblemSelection
 from workbench.core.payloads import EngineFields, PerturbPayload
 from workbench.core.perturb.plan import (
     ANSWER_LEAKED,
@@ -39,8 +39,7 @@ from workbench.core.perturb.plan import (
     validate_perturbation,
 )
 from workbench.core.prompts.templates import load_default
-from workbench.core.providers.base import ModelRequest
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ModelRequest, ProviderRegistry
 from workbench.core.settings import ProviderSettings, Settings
 from workbench.core.store import Store, dumps, now_iso
 from workbench.core.views.traces import load_trace

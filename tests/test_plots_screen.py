@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import OptionList
 
 from tests.trace_data import build_calibration_run, build_recovery_run
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
 from workbench.core.views.plots import PLOTS, recovery_by_bin

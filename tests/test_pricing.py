@@ -6,7 +6,7 @@ import pytest
 
 from workbench.core.engine.pricing import PriceTable, base_model_name, shipped_prices
 from workbench.core.errors import ConfigError
-from workbench.core.providers.base import Usage
+from workbench.core.providers import Usage
 from workbench.core.settings import Price, parse_settings
 
 

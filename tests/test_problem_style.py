@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.core.library.problems import Problem
+from workbench.core.library import Problem
 
 
 def _problem(source: str, answer: str) -> Problem:

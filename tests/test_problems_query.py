@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from workbench.core.errors import InputError, StoreError
-from workbench.core.library.datasets import import_samples
+from workbench.core.library import import_samples
 from workbench.core.library.problems import (
     ProblemFilter,
     ProblemSelection,

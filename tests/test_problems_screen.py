@@ -11,7 +11,7 @@ from textual.widgets import Input, Select, Static
 
 from tests.problem_fixtures import fill_library
 from workbench.core.library.problems import problem_set_ids
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, open_store
 from workbench.tui.app import WorkbenchApp, make_app

@@ -9,8 +9,8 @@ import workbench.core.experiments  # noqa: F401  (registers every kind)
 from tests.engine_fakes import FakeProvider, add_toy_problems, make_engine
 from workbench.cli.run import _config_for
 from workbench.core.errors import ErrorKind, ProviderError
+from workbench.core.experiments import KINDS
 from workbench.core.experiments.base import prompt_fields
-from workbench.core.experiments.kinds import KINDS
 from workbench.core.experiments.runner import (
     load_experiment_config,
     pin_like,
@@ -24,7 +24,7 @@ from workbench.core.prompts.versions import (
     resolve_version,
     save_version,
 )
-from workbench.core.providers.base import ModelRequest
+from workbench.core.providers import ModelRequest
 from workbench.core.store import Store, dumps, now_iso
 
 MARK = "Edited after the run started."

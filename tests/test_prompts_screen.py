@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from tests.stub_server import StubReply, StubServer
 from workbench.core.prompts.versions import versions
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Price, ProviderSettings, Settings
 from workbench.core.store import Store, dumps, now_iso, open_store
 from workbench.tui.app import WorkbenchApp, make_app

@@ -8,9 +8,15 @@ import pytest
 
 from tests.stub_server import StubReply, StubServer, StubToolCall
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
-from workbench.core.providers import _common
+from workbench.core.providers import (
+    Continuation,
+    Message,
+    ModelRequest,
+    ToolCall,
+    ToolSpec,
+    _common,
+)
 from workbench.core.providers.anthropic import PREFILL_MODELS, AnthropicProvider, build
-from workbench.core.providers.base import Continuation, Message, ModelRequest, ToolCall, ToolSpec
 from workbench.core.settings import ProviderSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")

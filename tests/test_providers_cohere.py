@@ -9,7 +9,7 @@ import pytest
 
 from tests.stub_server import StubReply, StubServer, StubToolCall
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
-from workbench.core.providers.base import Continuation, Message, ModelRequest, ToolCall, ToolSpec
+from workbench.core.providers import Continuation, Message, ModelRequest, ToolCall, ToolSpec
 from workbench.core.providers.cohere import CohereProvider, build
 from workbench.core.settings import ProviderSettings
 

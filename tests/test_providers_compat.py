@@ -8,10 +8,8 @@ import pytest
 
 from tests.stub_server import StubServer
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
-from workbench.core.providers import _common
-from workbench.core.providers.base import Continuation, Message, ModelRequest
+from workbench.core.providers import Continuation, Message, ModelRequest, ProviderRegistry, _common
 from workbench.core.providers.openai_compatible import OpenAICompatibleProvider, build
-from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import ProviderSettings, parse_settings
 
 KEY = "together-secret-0123456789"

@@ -9,13 +9,13 @@ import pytest
 
 from tests.stub_server import StubReply, StubServer, StubToolCall
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
-from workbench.core.providers import _common
-from workbench.core.providers.base import (
+from workbench.core.providers import (
     Continuation,
     Message,
     ModelRequest,
     ToolCall,
     ToolSpec,
+    _common,
 )
 from workbench.core.providers.openai import OpenAIProvider, build
 from workbench.core.settings import ProviderSettings

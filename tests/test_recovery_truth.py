@@ -25,15 +25,15 @@ from typing import Any
 import pytest
 
 from workbench.core.analysis import rates as an
-from workbench.core.providers.base import (
+from workbench.core.providers import (
     Completion,
     Continuation,
     ModelRequest,
     ModelResponse,
     Provider,
+    ProviderRegistry,
     Usage,
 )
-from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, dumps, now_iso
 
@@ -232,7 +232,7 @@ def run(
     config: Mapping[str, Any],
     run_id: int | None = None,
 ) -> int:
-    from workbench.core.experiments.runner import load_experiment_config, run_experiment
+    from workbench.core.experiments import load_experiment_config, run_experiment
 
     cfg = load_experiment_config(config)
     return asyncio.run(run_experiment(store, providers, settings, cfg, run_id=run_id))
@@ -287,7 +287,7 @@ def test_recovery_rates_match_the_configured_truth(world: Any) -> None:
     samples = store.samples(run_id, "continue")
     assert {s["payload"].get("continuation") for s in samples} == {"prefill"}
     assert all("recovery_kind" in s["payload"] for s in samples)
-    from workbench.core.perturb.taxonomy import load_taxonomy
+    from workbench.core.perturb import load_taxonomy
 
     assert {s["payload"]["error_type"] for s in samples} <= {e.id for e in load_taxonomy()}
 
@@ -439,7 +439,7 @@ def test_weak_prefix_recovery_matches_truth(world: Any) -> None:
 
 def test_example_configs_load_and_bad_ones_fail_in_one_line() -> None:
     from workbench.core.errors import ConfigError
-    from workbench.core.experiments.runner import load_experiment_config
+    from workbench.core.experiments import load_experiment_config
 
     examples = sorted((Path(__file__).resolve().parents[1] / "examples").glob("recovery-*.toml"))
     assert len(examples) >= 4
@@ -472,7 +472,7 @@ def test_truth_holds_over_real_http_with_faults(
     """The same script behind the loopback stub, spoken to by the real Anthropic adapter
     (continuation emulated in the user turn), with 429s and 500s on the way."""
     from tests.stub_server import StubReply
-    from workbench.core.engine.engine import Engine, RetryPolicy
+    from workbench.core.engine import Engine, RetryPolicy
     from workbench.core.settings import ProviderSettings
 
     script = Script()
@@ -512,7 +512,7 @@ def test_truth_holds_over_real_http_with_faults(
         "k": 20,
         "continuation": "emulate",
     }
-    from workbench.core.experiments.runner import load_experiment_config, run_experiment
+    from workbench.core.experiments import load_experiment_config, run_experiment
 
     async def go() -> int:
         try:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.engine_fakes import FakeProvider, items, make_engine, new_run
-from workbench.core.analysis.export import iter_sample_rows
+from workbench.core.analysis import iter_sample_rows
 from workbench.core.errors import ErrorKind, ProviderError
+from workbench.core.providers import ModelRequest
 from workbench.core.providers._common import status_error
-from workbench.core.providers.base import ModelRequest
 from workbench.core.redact import REDACTED, Redactor, env_secrets
 
 ENV_SECRET = "tok-live-0123456789abcdef"  # only known because its variable's name says so

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.core.grading.grader import Grade, store_grades
+from workbench.core.grading import Grade, store_grades
 from workbench.core.store import Store, now_iso
 from workbench.core.views.runs import run_headline
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.engine_fakes import FakeProvider, Recorder, add_toy_problems, make_engine
-from workbench.core.engine.events import RunFinished
+from workbench.core.engine import RunFinished
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
-from workbench.core.experiments.runner import load_experiment_config, run_experiment
-from workbench.core.providers.base import ModelRequest
+from workbench.core.experiments import load_experiment_config, run_experiment
+from workbench.core.providers import ModelRequest
 
 CONFIG = {
     "kind": "calibration",

@@ -9,7 +9,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select
 
 from tests.problem_fixtures import fill_library
 from tests.stub_server import StubServer
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Price, ProviderSettings, Settings
 from workbench.core.store import Store
 from workbench.core.views.runs import list_runs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.sandbox.supervisor import Limits, SandboxResult, run_code, run_many
+from workbench.core.sandbox import Limits, SandboxResult, run_code, run_many
 from workbench.core.store import Store
 
 FAST = Limits(wall_s=10, cpu_s=3)

@@ -14,7 +14,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.problem_fixtures import fill_library
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, open_store
 from workbench.tui.app import WorkbenchApp, make_app

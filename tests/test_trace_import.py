@@ -11,7 +11,7 @@ from workbench.cli.demo import prepare_demo
 from workbench.cli.main import main
 from workbench.core.errors import InputError
 from workbench.core.experiments.published_traces import GSM8K_GPT3, import_traces, load_rows
-from workbench.core.grading.grader import GRADER_NAME
+from workbench.core.grading import GRADER_NAME
 from workbench.core.library.datasets import SAMPLES_DIR, import_samples
 from workbench.core.library.problems import ProblemFilter, query_problems
 from workbench.core.store import Store, open_store

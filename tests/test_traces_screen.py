@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Button, Select
 
 from tests.trace_data import build_recovery_run
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
 from workbench.core.views.traces import TraceFilter, labels_for, trace_ids

@@ -55,8 +55,7 @@ def _record_traces(store: Store, folder: Path) -> list[str]:
 
 
 def _import_samples(store: Store) -> list[str]:
-    from workbench.core.library.datasets import import_samples
-    from workbench.core.library.problems import ProblemFilter, count_problems
+    from workbench.core.library import ProblemFilter, count_problems, import_samples
 
     if count_problems(store, ProblemFilter()):
         return []

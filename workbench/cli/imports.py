@@ -66,7 +66,7 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from workbench.core.library.datasets import import_dataset, import_samples
+    from workbench.core.library import import_dataset, import_samples
     from workbench.core.store import open_store
 
     if not args.sample and not args.source and not args.traces:

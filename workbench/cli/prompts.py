@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from workbench.core.prompts.versions import seed_defaults
+    from workbench.core.prompts import seed_defaults
     from workbench.core.store import open_store
 
     store = open_store(args.db)
@@ -52,7 +52,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from workbench.core.prompts.versions import resolve_version
+    from workbench.core.prompts import resolve_version
 
     with _store(args) as store:
         print(resolve_version(store, args.ref).body.rstrip("\n"))

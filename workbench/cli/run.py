@@ -56,9 +56,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from workbench.cli.run_display import RunDisplay
-    from workbench.core.engine.engine import Engine
-    from workbench.core.experiments.runner import run_experiment
-    from workbench.core.providers.registry import ProviderRegistry
+    from workbench.core.engine import Engine
+    from workbench.core.experiments import run_experiment
+    from workbench.core.providers import ProviderRegistry
     from workbench.core.settings import load_settings
     from workbench.core.store import open_store
 
@@ -135,7 +135,7 @@ def _print_tree(data: dict[str, Any], indent: int = 2) -> None:
 def print_summary(store: Any, run_id: int, config: Any, settings: Any) -> int:
     """Print the run's headline numbers; the exit code (0 only for a done run)."""
     from workbench.cli.run_display import duration, money
-    from workbench.core.experiments.runner import make_experiment
+    from workbench.core.experiments import make_experiment
     from workbench.core.status import RunStatus
     from workbench.core.views.runs import sample_status_counts
 

@@ -15,15 +15,15 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
-from workbench.core.engine.events import (
+from workbench.core.engine import (
     Event,
     LimitChanged,
     RunFinished,
     RunStats,
     StageFinished,
     StageStarted,
+    format_usd,
 )
-from workbench.core.engine.pricing import format_usd
 
 
 def money(x: float | None) -> str:

@@ -18,7 +18,7 @@ def open_tui(args: argparse.Namespace) -> int:
 
 def run_tui(db: str | Path, config: str | Path | None = None) -> int:
     """Open the app on ``db`` (created and migrated if new) until the user quits."""
-    from workbench.core.providers.registry import ProviderRegistry
+    from workbench.core.providers import ProviderRegistry
     from workbench.core.settings import load_settings
     from workbench.core.store import open_store
     from workbench.tui.app import make_app

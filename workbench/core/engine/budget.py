@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from workbench.core.providers.base import ModelRequest, Usage
+from workbench.core.providers import ModelRequest, Usage
 
 
 class Pricer(Protocol):

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.providers.base import (
+from workbench.core.providers import (
     Completion,
     Continuation,
     ModelRequest,

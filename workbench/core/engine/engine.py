@@ -47,8 +47,13 @@ from workbench.core.engine.records import Prepared
 from workbench.core.engine.retry import RetryPolicy
 from workbench.core.engine.session import RunEnd, RunSession, SessionDeps
 from workbench.core.errors import ConfigError, ErrorKind
-from workbench.core.providers.base import Continuation, ModelRequest, ModelResponse, Provider
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import (
+    Continuation,
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    ProviderRegistry,
+)
 from workbench.core.redact import Redactor
 from workbench.core.settings import ProviderSettings, Settings
 from workbench.core.status import CallStatus, RunStatus

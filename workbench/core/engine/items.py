@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.providers.base import ModelRequest
+from workbench.core.providers import ModelRequest
 
 
 def item_key(stage: str, problem_id: str | None, sample_index: int = 0, *extra: object) -> str:

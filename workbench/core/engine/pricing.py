@@ -24,7 +24,7 @@ from importlib import resources
 from pydantic import ValidationError
 
 from workbench.core.errors import ConfigError
-from workbench.core.providers.base import Usage, split_model_ref
+from workbench.core.providers import Usage, split_model_ref
 from workbench.core.settings import Price, Settings
 
 _DATE_SUFFIX = re.compile(r"-(?:\d{8}|\d{4}-\d{2}-\d{2}|latest)$")

@@ -15,7 +15,7 @@ from workbench.core.engine.cache import CachedCall, response_json
 from workbench.core.engine.items import WorkItem
 from workbench.core.errors import ProviderError
 from workbench.core.payloads import EngineFields
-from workbench.core.providers.base import Continuation, ModelRequest, ModelResponse, Provider
+from workbench.core.providers import Continuation, ModelRequest, ModelResponse, Provider
 from workbench.core.settings import ProviderSettings
 from workbench.core.status import CallStatus, SampleStatus
 from workbench.core.store import dumps, now_iso

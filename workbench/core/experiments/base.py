@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-from workbench.core.engine.items import WorkItem
-from workbench.core.library.problems import ProblemSelection
+from workbench.core.engine import WorkItem
+from workbench.core.library import ProblemSelection
 from workbench.core.store import Store
 
 

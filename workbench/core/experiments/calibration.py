@@ -14,14 +14,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from workbench.core.analysis import rates as analysis
-from workbench.core.engine.items import WorkItem, item_key
+from workbench.core.engine import WorkItem, item_key
 from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
-from workbench.core.grading.grader import GRADER_NAME, grade_many, store_grades
+from workbench.core.grading import GRADER_NAME, grade_many, store_grades
 from workbench.core.library.problems import selected_problems
 from workbench.core.payloads import SolvePayload
-from workbench.core.prompts.templates import PromptTemplate
-from workbench.core.prompts.versions import resolve_version
-from workbench.core.providers.base import split_model_ref
+from workbench.core.prompts import PromptTemplate, resolve_version
+from workbench.core.providers import split_model_ref
 from workbench.core.settings import BinSettings, Settings
 from workbench.core.store import Store
 

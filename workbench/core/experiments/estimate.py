@@ -13,10 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.core.engine import WorkItem
 from workbench.core.engine.budget import Pricer, estimate_input_tokens
-from workbench.core.engine.items import WorkItem
 from workbench.core.experiments.kinds import KINDS
-from workbench.core.providers.base import Usage, split_model_ref
+from workbench.core.providers import Usage, split_model_ref
 from workbench.core.store import Store
 
 #: earlier calls needed before their mean output length is trusted as a projection

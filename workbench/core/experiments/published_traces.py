@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.engine.items import item_key
+from workbench.core.engine import item_key
 from workbench.core.errors import InputError
 from workbench.core.experiments.calibration import (
     SOLVE,
@@ -29,9 +29,9 @@ from workbench.core.experiments.calibration import (
     CalibrationConfig,
     CalibrationExperiment,
 )
-from workbench.core.grading.grader import GRADER_NAME
+from workbench.core.grading import GRADER_NAME
+from workbench.core.library import ProblemSelection
 from workbench.core.library.datasets import SAMPLES_DIR
-from workbench.core.library.problems import ProblemSelection
 from workbench.core.payloads import SolvePayload
 from workbench.core.settings import Settings
 from workbench.core.status import RunStatus, SampleStatus

@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.core.analysis import cost_per_correct
 from workbench.core.analysis import rates as an
-from workbench.core.analysis.comparisons import cost_per_correct
 from workbench.core.grading.detection import summarise_kinds
 from workbench.core.settings import BinSettings
 from workbench.core.store import Store

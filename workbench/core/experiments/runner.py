@@ -20,9 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workbench.core.engine.engine import Engine, EventListener
-from workbench.core.engine.events import RunFinished
-from workbench.core.engine.session import RunEnd
+from workbench.core.engine import Engine, EventListener, RunEnd, RunFinished
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.experiments.base import (
     Experiment,
@@ -32,7 +30,7 @@ from workbench.core.experiments.base import (
 )
 from workbench.core.experiments.kinds import KINDS
 from workbench.core.prompts.versions import current_pins, pinned_versions, resolve_version
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.status import RunStatus, SampleStatus
 from workbench.core.store import Store, dumps

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.core.errors import ConfigError, InputError, StoreError
-from workbench.core.grading.answers import parse_number
+from workbench.core.grading import parse_number
 from workbench.core.store import Store, loads, now_iso
 
 

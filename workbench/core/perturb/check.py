@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from workbench.core.errors import InputError
 from workbench.core.payloads import CheckFields
-from workbench.core.text.diff import changed_fraction, word_diff
+from workbench.core.text import changed_fraction, word_diff
 
 UNPARSEABLE = "unparseable"
 LEAKED_LABEL = "leaked_label"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
 from workbench.core.errors import InputError
-from workbench.core.library.steps import join_steps
+from workbench.core.library import join_steps
 from workbench.core.payloads import (
     PerturbExtras,
     PerturbPayload,
@@ -41,7 +41,7 @@ from workbench.core.perturb.check import (
     validate_perturbation,
 )
 from workbench.core.perturb.taxonomy import ErrorType, load_taxonomy
-from workbench.core.providers.base import Message, ModelRequest
+from workbench.core.providers import Message, ModelRequest
 
 Weighting = Literal["uniform", "middle"]
 TruncateStrategy = Literal["after", "after_k", "random"]

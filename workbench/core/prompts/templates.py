@@ -37,7 +37,7 @@ from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from workbench.core.errors import InputError
-from workbench.core.providers.base import Message, ModelRequest
+from workbench.core.providers import Message, ModelRequest
 
 TEMPLATE_SUFFIX = ".md.j2"
 FRONT_MATTER_FENCE = "+++"

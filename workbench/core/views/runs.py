@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from workbench.core.engine.events import RunStats, StageProgress
+from workbench.core.engine import RunStats, StageProgress
 from workbench.core.engine.progress import percentile
 from workbench.core.status import RunStatus
 from workbench.core.store import Store

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from workbench.core.engine.items import WorkItem, item_key
+from workbench.core.engine import WorkItem, item_key
 from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.experiments.methods.parse import extract_plan
 from workbench.core.experiments.methods.post import (
@@ -44,11 +44,11 @@ from workbench.core.experiments.methods.prompts import (
     resolve,
 )
 from workbench.core.experiments.methods.report import summarise_run
-from workbench.core.library.problems import Problem, select_problems
+from workbench.core.library import Problem, select_problems
 from workbench.core.payloads import MethodSolvePayload
-from workbench.core.prompts.versions import PromptVersion
-from workbench.core.providers.base import ModelRequest, split_model_ref
-from workbench.core.sandbox.supervisor import Limits
+from workbench.core.prompts import PromptVersion
+from workbench.core.providers import ModelRequest, split_model_ref
+from workbench.core.sandbox import Limits
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from workbench.core.grading.answers import find_answer
+from workbench.core.grading import find_answer
 
 Style = str  # "gsm8k" / "math"
 

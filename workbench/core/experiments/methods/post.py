@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.engine.items import item_key
+from workbench.core.engine import item_key
 from workbench.core.experiments.methods.parse import cot_answer, extract_code
 from workbench.core.experiments.methods.vote import (
     Equivalence,
@@ -27,10 +27,10 @@ from workbench.core.experiments.methods.vote import (
     numeric_equivalence,
     parse_selection,
 )
-from workbench.core.grading.grader import Grade, grade_answer, store_grades
-from workbench.core.library.problems import Problem
+from workbench.core.grading import Grade, grade_answer, store_grades
+from workbench.core.library import Problem
 from workbench.core.payloads import MethodSolvePayload
-from workbench.core.sandbox.supervisor import Limits, run_many
+from workbench.core.sandbox import Limits, run_many
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from workbench.core.prompts import PromptVersion, resolve_version
 from workbench.core.prompts.templates import PromptTemplate, default_source
-from workbench.core.prompts.versions import PromptVersion, resolve_version
 from workbench.core.store import Store
 
 ROLES = ("cot", "pal", "plan", "plan_code", "select", "reflect")

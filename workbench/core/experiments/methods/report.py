@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.core.experiments.methods.post import SOLVE, VOTE, PostOptions
-from workbench.core.grading.grader import GRADER_NAME
+from workbench.core.grading import GRADER_NAME
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 

@@ -194,7 +194,7 @@ class grader_equivalence:
             return True
         key = (a, b) if a <= b else (b, a)
         if key not in self.cache:
-            from workbench.core.grading.grader import grade_answer
+            from workbench.core.grading import grade_answer
 
             grade = grade_answer(a, b, timeout_s=self.timeout_s)
             self.cache[key] = bool(grade.correct)

@@ -18,19 +18,18 @@ from typing import Any, cast
 from pydantic import Field
 
 from workbench.core.analysis.rates import load_outcomes
-from workbench.core.engine.items import WorkItem, item_key
+from workbench.core.engine import WorkItem, item_key
 from workbench.core.experiments.base import (
     ContinuationChoice,
     ExperimentConfig,
     renamed,
 )
+from workbench.core.grading import grade_many, store_grades
 from workbench.core.grading.detection import detect_recovery, parse_judge
-from workbench.core.grading.grader import grade_many, store_grades
-from workbench.core.library.problems import Problem, get_problem
-from workbench.core.library.steps import join_steps, stepify
+from workbench.core.library import Problem, get_problem, join_steps, stepify
 from workbench.core.payloads import ContinuationPayload, JudgePayload, PrefixPayload, SetAsideFields
-from workbench.core.prompts.versions import resolve_version
-from workbench.core.providers.base import Continuation, ModelRequest, split_model_ref
+from workbench.core.prompts import resolve_version
+from workbench.core.providers import Continuation, ModelRequest, split_model_ref
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 

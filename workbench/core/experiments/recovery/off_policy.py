@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from workbench.core.engine.items import WorkItem, item_key
+from workbench.core.engine import WorkItem, item_key
 from workbench.core.experiments.base import Experiment, ExperimentConfig
 from workbench.core.experiments.recovery.continue_stage import (
     JUDGE,
@@ -54,8 +54,8 @@ from workbench.core.perturb.plan import (
     plan_perturbation,
     retry_after_invalid,
 )
-from workbench.core.prompts.versions import resolve_version
-from workbench.core.providers.base import split_model_ref
+from workbench.core.prompts import resolve_version
+from workbench.core.providers import split_model_ref
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store, dumps, now_iso
 

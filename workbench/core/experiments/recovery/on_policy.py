@@ -26,7 +26,7 @@ from workbench.core.analysis.rates import (
     load_straight_shot,
     solve_rates,
 )
-from workbench.core.engine.items import WorkItem
+from workbench.core.engine import WorkItem
 from workbench.core.errors import ConfigError
 from workbench.core.experiments.base import Experiment, ExperimentConfig
 from workbench.core.experiments.recovery.continue_stage import (
@@ -41,7 +41,7 @@ from workbench.core.experiments.recovery.continue_stage import (
     read_judgements,
     trace_prefix,
 )
-from workbench.core.library.problems import ProblemSelection, select_problems
+from workbench.core.library import ProblemSelection, select_problems
 from workbench.core.payloads import PrefixPayload
 from workbench.core.store import Store
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from workbench.core.engine.items import WorkItem, item_key
+from workbench.core.engine import WorkItem, item_key
 from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.experiments.recovery.continue_stage import (
     JUDGE,
@@ -38,8 +38,8 @@ from workbench.core.experiments.recovery.continue_stage import (
 )
 from workbench.core.library.problems import selected_problems
 from workbench.core.payloads import PrefixPayload, SolvePayload
-from workbench.core.prompts.versions import resolve_version
-from workbench.core.providers.base import split_model_ref
+from workbench.core.prompts import resolve_version
+from workbench.core.providers import split_model_ref
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 
