@@ -10,13 +10,14 @@ journal like any run.  Results per version can be compared side by side.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -51,13 +52,12 @@ from workbench.core.prompts.versions import (
     seed_defaults,
     versions,
 )
-from workbench.core.store import loads
+from workbench.core.views.problems import StepProblem, problem_set_exists, step_problems
+from workbench.tui.commands import PaletteCommand, SectionCommands
 from workbench.tui.dialogs import TextInputDialog
-from workbench.tui.palette import mode_action, register_command
 from workbench.tui.screens.prompt_playground import (
     MAX_LIBRARY_PROBLEMS,
     PREVIEW_SEED,
-    LibraryProblem,
     TryFailed,
     TryFinished,
     TryProgress,
@@ -73,22 +73,46 @@ from workbench.tui.widgets.version_compare import (
     pass_rate_text,
     result_note,
 )
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.workspace import Workspace, workspace_of
 
 TRY_HINT = (
     "ctrl+r (or the Try button) perturbs the first N problems with this draft; "
     "pick a row to see the changed step here"
 )
 
+#: what "prompts: new" puts in the editor: rename it, write the body, save
+NEW_PROMPT = """\
++++
+name = "new-prompt"
+purpose = "solve"
+variables = ["question"]
++++
+<<user>>
+Problem: {{ question }}
+"""
+
 # -- the screen ------------------------------------------------------------------------
+
+
+class PromptsCommands(SectionCommands):
+    mode = "prompts"
+    commands = (
+        PaletteCommand("prompts: new", "Start a new prompt in the editor", "new_prompt"),
+        PaletteCommand("prompts: save", "Save the draft as a new prompt version", "save"),
+        PaletteCommand("prompts: try", "Try the draft on N problems with a model", "try_draft"),
+        PaletteCommand(
+            "prompts: next problem", "Preview the draft on the next problem", "next_problem"
+        ),
+    )
 
 
 class PromptsScreen(Screen[None]):
     """Prompt versions, editor + live preview, playground and comparison."""
 
+    COMMANDS = {PromptsCommands}
     CSS_PATH = "prompts.tcss"
+    #: calls finished and calls planned in the running Try
+    try_progress: var[tuple[int, int]] = var((0, 0), init=False)
     BINDINGS = [
         Binding("ctrl+s", "save", "Save version", id="prompts.save"),
         Binding("ctrl+r", "try_draft", "Try", id="prompts.try"),
@@ -100,19 +124,18 @@ class PromptsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.version: PromptVersion | None = None
-        self.library: list[LibraryProblem] = []
+        self.library: list[StepProblem] = []
         self.problem_pos = 0
         self.results: dict[int, list[PreviewResult]] = {}  # version id -> last Try
         self.try_rows: dict[str, PreviewResult] = {}  # try-table row key -> result
         self.try_running = False
         self.try_label = ""
-        self.try_progress = (0, 0)  # calls finished, calls planned
         self.try_started = 0.0
         self.last_error: str | None = None
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -150,18 +173,18 @@ class PromptsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#try-model", Input).value = self.wb.settings.default_model
+        self.query_one("#try-model", Input).value = self.workspace.settings.default_model
         table = self.query_one("#try-table", DataTable)
         table.add_columns(
             "version", "problem", "step", "error type", "flags", "tokens", "cost", "ms"
         )
-        seed_defaults(self.wb.store)
+        seed_defaults(self.workspace.store)
         self.library = self._load_library()
         self.query_one("#try-diff", StepDiff).clear(TRY_HINT)
         # a local model call can take a minute: tick the elapsed time so a Try looks alive
         self.set_interval(1.0, self._show_try_progress)
         self.refresh_tree()
-        first = versions(self.wb.store, "perturb-step")
+        first = versions(self.workspace.store, "perturb-step")
         if first:
             self.load_version(first[-1])
 
@@ -172,30 +195,14 @@ class PromptsScreen(Screen[None]):
 
     # -- library and versions ------------------------------------------------------
 
-    def _load_library(self, problem_set: str = "") -> list[LibraryProblem]:
+    def _load_library(self, problem_set: str = "") -> list[StepProblem]:
         """Problems to preview and try: a named problem set, or the library by id."""
-        if problem_set:
-            rows = self.wb.store.query(
-                "SELECT p.id, p.question, p.answer, p.steps FROM problem_set_members m "
-                "JOIN problem_sets s ON s.id = m.set_id JOIN problems p ON p.id = m.problem_id "
-                "WHERE s.name=? AND p.n_steps >= 2 ORDER BY m.position LIMIT ?",
-                (problem_set, MAX_LIBRARY_PROBLEMS),
-            )
-        else:
-            rows = self.wb.store.query(
-                "SELECT id, question, answer, steps FROM problems WHERE n_steps >= 2 "
-                "ORDER BY id LIMIT ?",
-                (MAX_LIBRARY_PROBLEMS,),
-            )
-        return [
-            LibraryProblem(r["id"], r["question"], r["answer"], tuple(loads(r["steps"], [])))
-            for r in rows
-        ]
+        return step_problems(self.workspace.store, problem_set, limit=MAX_LIBRARY_PROBLEMS)
 
     @on(Input.Submitted, "#try-set")
     def _set_submitted(self, event: Input.Submitted) -> None:
         name = event.value.strip()
-        if name and not self.wb.store.scalar("SELECT 1 FROM problem_sets WHERE name=?", (name,)):
+        if name and not problem_set_exists(self.workspace.store, name):
             self.notify(f"no problem set named '{name}'", severity="error")
             return
         self.library = self._load_library(name)
@@ -208,12 +215,12 @@ class PromptsScreen(Screen[None]):
         tree.clear()
         tree.root.expand()
         tree.show_root = False
-        for info in list_prompts(self.wb.store):
-            rates = version_pass_rates(self.wb.store, info.name)
+        for info in list_prompts(self.workspace.store):
+            rates = version_pass_rates(self.workspace.store, info.name)
             node = tree.root.add(
                 f"{info.name} [{info.purpose}]", data=("prompt", info.name), expand=True
             )
-            for v in reversed(versions(self.wb.store, info.name)):
+            for v in reversed(versions(self.workspace.store, info.name)):
                 label = f"v{v.id} {v.created_at[5:16].replace('T', ' ')}"
                 if v.id in rates:
                     ok, total = rates[v.id]
@@ -229,9 +236,9 @@ class PromptsScreen(Screen[None]):
             return
         kind, value = data
         if kind == "version":
-            self.load_version(get_version(self.wb.store, int(value)))
+            self.load_version(get_version(self.workspace.store, int(value)))
         else:
-            found = versions(self.wb.store, str(value))
+            found = versions(self.workspace.store, str(value))
             if found:
                 self.load_version(found[-1])
 
@@ -245,7 +252,7 @@ class PromptsScreen(Screen[None]):
     # -- live preview ---------------------------------------------------------------
 
     @property
-    def preview_problem(self) -> LibraryProblem | None:
+    def preview_problem(self) -> StepProblem | None:
         if not self.library:
             return None
         return self.library[self.problem_pos % len(self.library)]
@@ -303,11 +310,13 @@ class PromptsScreen(Screen[None]):
             parent = (
                 self.version.id if self.version and self.version.name == template.name else None
             )
-            vid = save_version(self.wb.store, template.name, text, note=note, parent_id=parent)
+            vid = save_version(
+                self.workspace.store, template.name, text, note=note, parent_id=parent
+            )
         except WorkbenchError as exc:
             self.notify(str(exc), title="Not saved", severity="error")
             return None
-        version = get_version(self.wb.store, vid)
+        version = get_version(self.workspace.store, vid)
         self.version = version
         self.query_one("#editor", TextArea).border_title = f"{version.label} · {version.note}"
         self.refresh_tree()
@@ -330,6 +339,16 @@ class PromptsScreen(Screen[None]):
             TextInputDialog("Save version", "Note for this version:", placeholder="what changed"),
             done,
         )
+
+    def action_new_prompt(self) -> None:
+        """A fresh draft in the editor; saving it (ctrl+s) records the prompt's first version."""
+        self.version = None
+        editor = self.query_one("#editor", TextArea)
+        editor.load_text(NEW_PROMPT)
+        editor.border_title = "new prompt · draft"
+        self.query_one("#prompts-tabs", TabbedContent).active = "tab-edit"
+        editor.focus()
+        self.refresh_preview()
 
     # -- trying ------------------------------------------------------------------------
 
@@ -360,11 +379,14 @@ class PromptsScreen(Screen[None]):
         version = self.save_draft("tried in playground")
         if version is None:
             return
-        model = self.query_one("#try-model", Input).value.strip() or self.wb.settings.default_model
+        model = (
+            self.query_one("#try-model", Input).value.strip()
+            or self.workspace.settings.default_model
+        )
         self.try_running = True
         self.try_label = f"{version.label} with {model}"
-        self.try_progress = (0, len(problems))
         self.try_started = time.monotonic()
+        self.try_progress = (0, len(problems))
         self.query_one("#prompts-tabs", TabbedContent).active = "tab-try"
         self._show_try_progress()
         self.run_try(version.id, model, problems)
@@ -393,10 +415,10 @@ class PromptsScreen(Screen[None]):
             problems=ProblemSelection(ids=tuple(problem_ids)),
             seed=PREVIEW_SEED,
         )
-        store = self.wb.store
+        store = self.workspace.store
         try:
             run_id = await run_experiment(
-                store, self.wb.providers, self.wb.settings, config, on_event=on_event
+                store, self.workspace.providers, self.workspace.settings, config, on_event=on_event
             )
             self.post_message(TryFinished(version_id, run_id, final_results(store, run_id)))
         except WorkbenchError as exc:
@@ -406,6 +428,8 @@ class PromptsScreen(Screen[None]):
 
     def on_try_progress(self, message: TryProgress) -> None:
         self.try_progress = (message.done, message.total)
+
+    def watch_try_progress(self) -> None:
         self._show_try_progress()
 
     def _show_try_progress(self) -> None:
@@ -428,7 +452,7 @@ class PromptsScreen(Screen[None]):
     def on_try_finished(self, message: TryFinished) -> None:
         self.try_running = False
         self.results[message.version_id] = message.results
-        version = get_version(self.wb.store, message.version_id)
+        version = get_version(self.workspace.store, message.version_id)
         totals_cost = [r.cost_usd for r in message.results]
         cost = None if any(c is None for c in totals_cost) else sum(c or 0.0 for c in totals_cost)
         self.query_one("#try-status", Static).update(
@@ -473,13 +497,13 @@ class PromptsScreen(Screen[None]):
         if self.version is None:
             return
         name = self.version.name
-        ids = set(version_pass_rates(self.wb.store, name))
-        ids |= {v for v in self.results if get_version(self.wb.store, v).name == name}
+        ids = set(version_pass_rates(self.workspace.store, name))
+        ids |= {v for v in self.results if get_version(self.workspace.store, v).name == name}
         self.query_one(VersionCompare).set_choices([(f"{name}@{v}", v) for v in sorted(ids)])
 
     def results_for(self, version_id: int) -> list[PreviewResult]:
         if version_id not in self.results:
-            self.results[version_id] = latest_results(self.wb.store, version_id)
+            self.results[version_id] = latest_results(self.workspace.store, version_id)
         return self.results[version_id]
 
     # -- navigation -----------------------------------------------------------------------
@@ -493,16 +517,3 @@ class PromptsScreen(Screen[None]):
 
     def action_focus_list(self) -> None:
         self.query_one("#prompt-tree", Tree).focus()
-
-
-register_command(
-    "prompts: save", "Save the draft as a new prompt version", mode_action("prompts", "save")
-)
-register_command(
-    "prompts: try", "Try the draft on N problems with a model", mode_action("prompts", "try_draft")
-)
-register_command(
-    "prompts: next problem",
-    "Preview the draft on the next problem",
-    mode_action("prompts", "next_problem"),
-)

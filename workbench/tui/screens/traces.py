@@ -8,8 +8,6 @@ indexed query); each move loads one sample by primary key on the UI thread
 from __future__ import annotations
 
 from array import array
-from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -30,12 +28,12 @@ from workbench.core.views.traces import (
     load_trace,
     trace_index,
 )
+from workbench.core.views.workspace import latest_run_id
+from workbench.tui.commands import PaletteCommand, SectionCommands
 from workbench.tui.dialogs import choose_run
 from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
 from workbench.tui.widgets import trace_render
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.workspace import Workspace, workspace_of
 
 _EMPTY_CHOICES = FilterChoices((), (), (), (), (), ())
 
@@ -68,10 +66,18 @@ class TraceIndexFailed(Message):
         self.run_id, self.error = run_id, error
 
 
+class TracesCommands(SectionCommands):
+    mode = "traces"
+    commands = (
+        PaletteCommand("traces: open latest", "Step through the latest run", "open_latest"),
+    )
+
+
 class TracesScreen(Screen[None]):
     """j/k samples, n/p problems, f filter, / search, l label, y copy."""
 
-    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    COMMANDS = {TracesCommands}
+    CSS_PATH = "traces.tcss"
     BINDINGS = [
         Binding("j,down", "step(1)", "Next", id="traces.next"),
         Binding("k,up", "step(-1)", "Prev", id="traces.previous"),
@@ -98,8 +104,8 @@ class TracesScreen(Screen[None]):
         self.loading = False
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -138,11 +144,11 @@ class TracesScreen(Screen[None]):
         self._load(run_id, self.flt, with_choices=True, keep_sample=None)
 
     def action_open_latest(self) -> None:
-        latest = self.wb.store.scalar("SELECT MAX(id) FROM runs")
+        latest = latest_run_id(self.workspace.store)
         if latest is None:
             self._show_empty("No runs yet.  Start one from Runs (3), then come back here.")
             return
-        self.open_run(int(latest))
+        self.open_run(latest)
 
     def _load(
         self, run_id: int, flt: TraceFilter, *, with_choices: bool, keep_sample: int | None
@@ -156,7 +162,7 @@ class TracesScreen(Screen[None]):
         self, run_id: int, flt: TraceFilter, with_choices: bool, keep_sample: int | None
     ) -> None:
         try:
-            store = self.wb.store.reopen()
+            store = self.workspace.store.reopen()
             try:
                 index = trace_index(store, run_id, flt)
                 self.post_message(TraceIndexLoaded(run_id, flt, index, None, keep_sample))
@@ -216,7 +222,7 @@ class TracesScreen(Screen[None]):
             return
         self.position = max(0, min(position, len(self.index) - 1))
         try:
-            view = load_trace(self.wb.store, self.index.ids[self.position])
+            view = load_trace(self.workspace.store, self.index.ids[self.position])
         except StoreError as exc:
             self._show_empty(str(exc))
             return
@@ -307,7 +313,7 @@ class TracesScreen(Screen[None]):
             if result is None:
                 return
             label, note = result
-            add_label(self.wb.store, view.sample_id, label, note)
+            add_label(self.workspace.store, view.sample_id, label, note)
             if label not in self.choices.labels:
                 from dataclasses import replace
 
@@ -323,4 +329,4 @@ class TracesScreen(Screen[None]):
             self.notify(f"copied sample {self.view.sample_id}", timeout=2)
 
     def action_choose_run(self) -> None:
-        choose_run(self, self.wb.store, "Open run", self.run_id, self.open_run)
+        choose_run(self, self.workspace.store, "Open run", self.run_id, self.open_run)
