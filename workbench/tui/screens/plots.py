@@ -6,6 +6,7 @@ drawn by a ``PlotPanel`` at the panel's size; an empty plot says why.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
@@ -24,10 +25,10 @@ from workbench.tui.workspace import Workspace, workspace_of
 EXPORT_DIR = Path("exports")
 
 
+@dataclass
 class PlotReady(Message):
-    def __init__(self, run_id: int, data: PlotData) -> None:
-        super().__init__()
-        self.run_id, self.data = run_id, data
+    run_id: int
+    data: PlotData
 
 
 class PlotsScreen(Screen[None]):

@@ -8,12 +8,14 @@ indexed query); each move loads one sample by primary key on the UI thread
 from __future__ import annotations
 
 from array import array
+from dataclasses import dataclass, replace
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -38,32 +40,27 @@ from workbench.tui.workspace import Workspace, workspace_of
 _EMPTY_CHOICES = FilterChoices((), (), (), (), (), ())
 
 
+@dataclass
 class TraceIndexLoaded(Message):
     """The worker finished listing a run's traces under a filter."""
 
-    def __init__(
-        self,
-        run_id: int,
-        flt: TraceFilter,
-        index: TraceIndex,
-        choices: FilterChoices | None,
-        keep_sample: int | None,
-    ) -> None:
-        super().__init__()
-        self.run_id, self.flt, self.index = run_id, flt, index
-        self.choices, self.keep_sample = choices, keep_sample
+    run_id: int
+    flt: TraceFilter
+    index: TraceIndex
+    choices: FilterChoices | None
+    keep_sample: int | None
 
 
+@dataclass
 class FilterChoicesLoaded(Message):
-    def __init__(self, run_id: int, choices: FilterChoices) -> None:
-        super().__init__()
-        self.run_id, self.choices = run_id, choices
+    run_id: int
+    choices: FilterChoices
 
 
+@dataclass
 class TraceIndexFailed(Message):
-    def __init__(self, run_id: int, error: str) -> None:
-        super().__init__()
-        self.run_id, self.error = run_id, error
+    run_id: int
+    error: str
 
 
 class TracesCommands(SectionCommands):
@@ -93,13 +90,15 @@ class TracesScreen(Screen[None]):
         Binding("end,G", "jump(-1)", "Last", id="traces.last", show=False),
     ]
 
+    #: the sample on show, as an index into ``self.index``; every assignment redraws it
+    position: var[int] = var(0, init=False, always_update=True)
+
     def __init__(self) -> None:
         super().__init__()
         self.run_id: int | None = None
         self.flt = TraceFilter()
         self.index = TraceIndex(array("q"), array("q"))
         self.choices = _EMPTY_CHOICES
-        self.position = 0
         self.view: TraceView | None = None
         self.loading = False
 
@@ -216,11 +215,18 @@ class TracesScreen(Screen[None]):
 
     def _show(self, position: int) -> None:
         if not len(self.index):
-            self.position = 0
+            self.set_reactive(TracesScreen.position, 0)
             note = "" if self.flt == TraceFilter() else "  Press c to clear the filter."
             self._show_empty(f"No samples match ({self.flt.describe()}).{note}")
             return
-        self.position = max(0, min(position, len(self.index) - 1))
+        self.position = position  # drawn by watch_position, even when it stays the same
+
+    def validate_position(self, position: int) -> int:
+        return max(0, min(position, len(self.index) - 1))
+
+    def watch_position(self) -> None:
+        if not len(self.index):
+            return
         try:
             view = load_trace(self.workspace.store, self.index.ids[self.position])
         except StoreError as exc:
@@ -291,8 +297,6 @@ class TracesScreen(Screen[None]):
 
         def done(text: str | None) -> None:
             if text is not None:
-                from dataclasses import replace
-
                 self._refilter(replace(self.flt, text=text or None))
 
         self.app.push_screen(
@@ -315,8 +319,6 @@ class TracesScreen(Screen[None]):
             label, note = result
             add_label(self.workspace.store, view.sample_id, label, note)
             if label not in self.choices.labels:
-                from dataclasses import replace
-
                 self.choices = replace(self.choices, labels=(*self.choices.labels, label))
             self.notify(f"labelled sample {view.sample_id}: {label}", timeout=2)
             self._show(self.position)
