@@ -4,8 +4,8 @@ Nothing connects or loads at import time: the store, providers and settings are
 handed in as a ``Workspace``, which screens read through ``workspace_of``.  Each
 section's screen class comes from its own module and never imports another
 section: navigation across sections is a message (``workbench.tui.messages``)
-that the app handles.  Sections declare their palette commands on their screen
-class (``COMMANDS``, see ``workbench.tui.commands``).
+that the app handles.  The app and each section declare their palette commands
+in a ``PALETTE`` class variable (see ``workbench.tui.commands``).
 """
 
 from __future__ import annotations
@@ -13,18 +13,15 @@ from __future__ import annotations
 import errno
 import sys
 import termios
-from collections.abc import Iterable
-from functools import partial
-from typing import Any
 
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
 
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
+from workbench.tui.commands import PaletteCommand, WorkbenchCommands
 from workbench.tui.live_runs import LaunchRequest, LaunchRun
 from workbench.tui.messages import OpenRun, OpenRunBuilder, SamplesImported, WorkspaceChanged
 from workbench.tui.screens.help import HelpScreen
@@ -65,13 +62,20 @@ class WorkbenchApp(App[None]):
         "plots": PlotsScreen,
     }
     DEFAULT_MODE = "home"
-    # every section's commands, wherever the palette is opened (a section adds its own
-    # COMMANDS again on its screen: the same providers, so nothing shows twice)
-    COMMANDS = App.COMMANDS | {
-        provider
-        for screen in (ProblemsScreen, PromptsScreen, RunsScreen, TracesScreen, PlotsScreen)
-        for provider in screen.COMMANDS
-    }
+    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    #: app-wide palette commands; each section screen declares its own PALETTE
+    PALETTE = (
+        *(
+            PaletteCommand(f"{mode}: open", f"Go to {title}", mode=mode)
+            for mode, (_, title) in SECTIONS.items()
+        ),
+        PaletteCommand(
+            "problems: import sample",
+            "Import the bundled GSM8K + MATH-500 samples (safe to repeat)",
+            "import_samples",
+        ),
+        PaletteCommand("app: keys", "Keys for the current screen", "help"),
+    )
     BINDINGS = [
         *(
             Binding(
@@ -123,31 +127,6 @@ class WorkbenchApp(App[None]):
         title = SECTIONS.get(mode, ("", mode.title()))[1]
         self.sub_title = f"{title} · {self.store.path.name}"
 
-    # -- command palette -----------------------------------------------------
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for mode, (_key, title) in SECTIONS.items():
-            yield SystemCommand(f"{mode}: open", f"Go to {title}", partial(self._open, mode))
-        yield SystemCommand(
-            "problems: import sample",
-            "Import the bundled GSM8K + MATH-500 samples (safe to repeat)",
-            self.action_import_samples,
-        )
-        yield SystemCommand("app: keys", "Keys for the current screen", self.action_help)
-        for name in sorted(self.available_themes):
-            if name != "textual-ansi":  # found by typing "theme", not listed up front
-                yield SystemCommand(
-                    f"theme: {name}",
-                    "Switch colour theme",
-                    partial(setattr, self, "theme", name),
-                    discover=False,
-                )
-
-    async def _open(self, mode: str) -> None:
-        if self.current_mode != mode:
-            await self.switch_mode(mode)
-
     # -- navigation across sections ---------------------------------------------
 
     @on(OpenRun)
@@ -156,7 +135,8 @@ class WorkbenchApp(App[None]):
             run_id = message.run_id
             self.push_screen(MonitorScreen(run_id, self.workspace.live_runs.get(run_id)))
             return
-        await self._open(message.section)
+        if self.current_mode != message.section:
+            await self.switch_mode(message.section)
         screen = self.screen
         if isinstance(screen, TracesScreen | PlotsScreen):
             screen.open_run(message.run_id)

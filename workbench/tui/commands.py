@@ -1,19 +1,21 @@
-"""Command palette: the "area: verb" commands a section declares on its screen class.
+"""Command palette: "area: verb" commands, declared on the classes that run them.
 
-A section screen lists its commands in a ``SectionCommands`` provider and names that
-provider in its ``COMMANDS``; the app adds every section's providers to its own
-``COMMANDS``, so a section's commands are in the palette wherever it is opened.  A
-command switches to its section and runs one of the screen's actions, so a palette
-command and the section's key binding share one code path.  App-wide commands
-(sections, sample import, keys, themes) come from ``WorkbenchApp.get_system_commands``.
+The app and each section screen list their commands in a ``PALETTE`` class variable,
+as they list their keys in ``BINDINGS``.  One provider on the app's ``COMMANDS``
+offers them all wherever the palette is opened, sorted by title, plus
+"theme: NAME" when searching.  A section's command switches to that section and
+runs one of its screen's actions, so a palette command and the section's key
+binding share one code path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
-from typing import ClassVar
+from typing import Any
 
+from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
@@ -21,36 +23,68 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 class PaletteCommand:
     title: str  # "area: verb", e.g. "problems: sample"
     help: str
-    action: str  # an action of the section's screen, e.g. "sample"
+    #: an action of the screen that declares the command (of the app, on the app);
+    #: None: only go to ``mode``
+    action: str | None = None
+    #: the section to go to first; a section screen's commands get its own mode
+    mode: str | None = None
 
 
-class SectionCommands(Provider):
-    """The palette commands of one section (``mode``)."""
+def palette_commands(app: App[Any]) -> list[PaletteCommand]:
+    """The app's commands and every section screen's, sorted by title."""
+    found: list[PaletteCommand] = list(_declared(app))
+    for mode, screen in app.MODES.items():
+        found += [
+            command if command.mode else replace(command, mode=mode)
+            for command in _declared(screen)
+        ]
+    return sorted(found, key=lambda command: command.title)
 
-    mode: ClassVar[str]
-    commands: ClassVar[tuple[PaletteCommand, ...]] = ()
+
+def _declared(owner: object) -> Sequence[PaletteCommand]:
+    palette = getattr(owner, "PALETTE", ())
+    return tuple(command for command in palette if isinstance(command, PaletteCommand))
+
+
+async def run_command(app: App[Any], command: PaletteCommand) -> None:
+    """Go to the command's section, then run its action there (or on the app)."""
+    if command.mode is not None and app.current_mode != command.mode:
+        await app.switch_mode(command.mode)
+    if command.action is None:
+        return
+    if command.mode is None:
+        await app.run_action(command.action)
+    else:
+        await app.screen.run_action(command.action)
+
+
+class WorkbenchCommands(Provider):
+    """Every declared command, plus "theme: NAME" for each theme when searching."""
+
+    def _searchable(self) -> list[tuple[str, str, Callable[[], object]]]:
+        found: list[tuple[str, str, Callable[[], object]]] = [
+            (c.title, c.help, partial(run_command, self.app, c)) for c in palette_commands(self.app)
+        ]
+        for name in sorted(self.app.available_themes):
+            if name != "textual-ansi":
+                found.append((f"theme: {name}", "Switch colour theme", partial(self._theme, name)))
+        return found
+
+    def _theme(self, name: str) -> None:
+        self.app.theme = name
 
     async def discover(self) -> Hits:
-        for command in self.commands:
+        for command in palette_commands(self.app):
             yield DiscoveryHit(
-                command.title, partial(self._run, command), command.title, command.help
+                command.title,
+                partial(run_command, self.app, command),
+                command.title,
+                command.help,
             )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for command in self.commands:
-            score = matcher.match(command.title)
+        for title, help_text, callback in self._searchable():
+            score = matcher.match(title)
             if score > 0:
-                yield Hit(
-                    score,
-                    matcher.highlight(command.title),
-                    partial(self._run, command),
-                    command.title,
-                    command.help,
-                )
-
-    async def _run(self, command: PaletteCommand) -> None:
-        app = self.app
-        if app.current_mode != self.mode:
-            await app.switch_mode(self.mode)
-        await app.screen.run_action(command.action)
+                yield Hit(score, matcher.highlight(title), callback, title, help_text)

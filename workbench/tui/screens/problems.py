@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from workbench.core.library import problems as core
 from workbench.core.store import Store
 from workbench.core.views.problems import InterruptibleQuery, problem_set_exists
-from workbench.tui.commands import PaletteCommand, SectionCommands
+from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
 from workbench.tui.messages import WorkspaceChanged
 from workbench.tui.screens.problems_state import (
@@ -54,9 +54,10 @@ from workbench.tui.workspace import Workspace, workspace_of
 PAGE_SIZE = 200
 
 
-class ProblemsCommands(SectionCommands):
-    mode = "problems"
-    commands = (
+class ProblemsScreen(Screen[None]):
+    """The problem library as a paged, filterable table with a detail pane."""
+
+    PALETTE = (
         PaletteCommand("problems: search", "Search problem text and ids", "search"),
         PaletteCommand("problems: sample", "Draw N problems at random with a seed", "sample"),
         PaletteCommand(
@@ -66,12 +67,6 @@ class ProblemsCommands(SectionCommands):
         ),
         PaletteCommand("problems: clear filters", "Show every problem again", "clear_filters"),
     )
-
-
-class ProblemsScreen(Screen[None]):
-    """The problem library as a paged, filterable table with a detail pane."""
-
-    COMMANDS = {ProblemsCommands}
     CSS_PATH = "problems.tcss"
     AUTO_FOCUS = "ProblemTable"  # letter keys are commands here, not search text
     BINDINGS = [

@@ -53,7 +53,7 @@ from workbench.core.prompts.versions import (
     versions,
 )
 from workbench.core.views.problems import StepProblem, problem_set_exists, step_problems
-from workbench.tui.commands import PaletteCommand, SectionCommands
+from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import TextInputDialog
 from workbench.tui.screens.prompt_playground import (
     MAX_LIBRARY_PROBLEMS,
@@ -94,9 +94,10 @@ Problem: {{ question }}
 # -- the screen ------------------------------------------------------------------------
 
 
-class PromptsCommands(SectionCommands):
-    mode = "prompts"
-    commands = (
+class PromptsScreen(Screen[None]):
+    """Prompt versions, editor + live preview, playground and comparison."""
+
+    PALETTE = (
         PaletteCommand("prompts: new", "Start a new prompt in the editor", "new_prompt"),
         PaletteCommand("prompts: save", "Save the draft as a new prompt version", "save"),
         PaletteCommand("prompts: try", "Try the draft on N problems with a model", "try_draft"),
@@ -104,12 +105,6 @@ class PromptsCommands(SectionCommands):
             "prompts: next problem", "Preview the draft on the next problem", "next_problem"
         ),
     )
-
-
-class PromptsScreen(Screen[None]):
-    """Prompt versions, editor + live preview, playground and comparison."""
-
-    COMMANDS = {PromptsCommands}
     CSS_PATH = "prompts.tcss"
     #: calls finished and calls planned in the running Try
     try_progress: var[tuple[int, int]] = var((0, 0), init=False)

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.views.runs import RunRow, list_runs, run_headline
-from workbench.tui.commands import PaletteCommand, SectionCommands
+from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import ConfirmDialog
 from workbench.tui.live_runs import (
     LaunchRequest,
@@ -54,19 +54,14 @@ def model_refs(config: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(refs))
 
 
-class RunsCommands(SectionCommands):
-    mode = "runs"
-    commands = (
+class RunsScreen(Screen[None]):
+    """Every run with its status, cost, duration and headline; n launches a new one."""
+
+    PALETTE = (
         PaletteCommand("runs: new", "Build and launch a run", "new_run"),
         PaletteCommand("runs: watch", "Watch the selected run", "watch"),
         PaletteCommand("runs: resume", "Continue the selected stopped run", "resume"),
     )
-
-
-class RunsScreen(Screen[None]):
-    """Every run with its status, cost, duration and headline; n launches a new one."""
-
-    COMMANDS = {RunsCommands}
     CSS_PATH = "runs.tcss"
     BINDINGS = [
         Binding("n", "new_run", "New run", id="runs.new"),

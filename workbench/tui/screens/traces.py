@@ -31,7 +31,7 @@ from workbench.core.views.traces import (
     trace_index,
 )
 from workbench.core.views.workspace import latest_run_id
-from workbench.tui.commands import PaletteCommand, SectionCommands
+from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import choose_run
 from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
 from workbench.tui.widgets import trace_render
@@ -63,17 +63,10 @@ class TraceIndexFailed(Message):
     error: str
 
 
-class TracesCommands(SectionCommands):
-    mode = "traces"
-    commands = (
-        PaletteCommand("traces: open latest", "Step through the latest run", "open_latest"),
-    )
-
-
 class TracesScreen(Screen[None]):
     """j/k samples, n/p problems, f filter, / search, l label, y copy."""
 
-    COMMANDS = {TracesCommands}
+    PALETTE = (PaletteCommand("traces: open latest", "Step through the latest run", "open_latest"),)
     CSS_PATH = "traces.tcss"
     BINDINGS = [
         Binding("j,down", "step(1)", "Next", id="traces.next"),
