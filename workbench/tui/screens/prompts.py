@@ -15,18 +15,15 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import (
     Button,
-    DataTable,
     Footer,
     Header,
     Input,
-    Label,
-    Static,
     TabbedContent,
     TabPane,
     TextArea,
@@ -55,30 +52,24 @@ from workbench.core.prompts.versions import (
 from workbench.core.views.problems import StepProblem, problem_set_exists, step_problems
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import TextInputDialog
-from workbench.tui.screens.prompt_playground import (
+from workbench.tui.prompt_playground import (
     MAX_LIBRARY_PROBLEMS,
     PREVIEW_SEED,
     TryFailed,
     TryFinished,
     TryProgress,
     cost_text,
-    editor_language,
     preview_variables,
     rendered_content,
-    short_id,
 )
-from workbench.tui.widgets.step_diff import StepDiff
+from workbench.tui.widgets.prompt_editor import PromptEditorPane
+from workbench.tui.widgets.prompt_tree import PromptEntry, PromptTree
+from workbench.tui.widgets.try_pane import TryPane
 from workbench.tui.widgets.version_compare import (
     VersionCompare,
     pass_rate_text,
-    result_note,
 )
 from workbench.tui.workspace import Workspace, workspace_of
-
-TRY_HINT = (
-    "ctrl+r (or the Try button) perturbs the first N problems with this draft; "
-    "pick a row to see the changed step here"
-)
 
 #: what "prompts: new" puts in the editor: rename it, write the body, save
 NEW_PROMPT = """\
@@ -122,7 +113,6 @@ class PromptsScreen(Screen[None]):
         self.library: list[StepProblem] = []
         self.problem_pos = 0
         self.results: dict[int, list[PreviewResult]] = {}  # version id -> last Try
-        self.try_rows: dict[str, PreviewResult] = {}  # try-table row key -> result
         self.try_running = False
         self.try_label = ""
         self.try_started = 0.0
@@ -136,46 +126,28 @@ class PromptsScreen(Screen[None]):
         yield Header()
         with Horizontal(id="prompts-body"):
             with Vertical(id="prompts-side"):
-                yield Tree[tuple[str, Any]]("prompts", id="prompt-tree")
+                yield PromptTree("prompts", id="prompt-tree")
             with TabbedContent(id="prompts-tabs", initial="tab-edit"):
-                with TabPane("Edit", id="tab-edit"), Horizontal():
-                    yield TextArea(
-                        "",
-                        id="editor",
-                        language=editor_language(),
-                        show_line_numbers=True,
-                        tab_behavior="indent",
-                    )
-                    with Vertical(id="preview-pane"):
-                        yield Static("", id="preview-problem")
-                        yield Static("", id="preview-error")
-                        with VerticalScroll(id="preview-scroll"):
-                            yield Static("", id="preview")
+                with TabPane("Edit", id="tab-edit"):
+                    yield PromptEditorPane()
                 with TabPane("Try", id="tab-try"):
-                    with Horizontal(id="try-controls"):
-                        yield Label("model")
-                        yield Input(id="try-model")
-                        yield Label("N")
-                        yield Input("3", id="try-n", type="integer")
-                        yield Label("set")
-                        yield Input(placeholder="problem set (blank: library)", id="try-set")
-                        yield Button("Try", id="try-run", variant="primary")
-                    yield Static("", id="try-status")
-                    yield DataTable(id="try-table", cursor_type="row", zebra_stripes=True)
-                    yield StepDiff(id="try-diff")
+                    yield TryPane(id="try-pane")
                 with TabPane("Compare", id="tab-compare"):
                     yield VersionCompare(self.results_for, id="compare")
         yield Footer()
 
+    @property
+    def edit_pane(self) -> PromptEditorPane:
+        return self.query_one(PromptEditorPane)
+
+    @property
+    def try_pane(self) -> TryPane:
+        return self.query_one(TryPane)
+
     def on_mount(self) -> None:
         self.query_one("#try-model", Input).value = self.workspace.settings.default_model
-        table = self.query_one("#try-table", DataTable)
-        table.add_columns(
-            "version", "problem", "step", "error type", "flags", "tokens", "cost", "ms"
-        )
         seed_defaults(self.workspace.store)
         self.library = self._load_library()
-        self.query_one("#try-diff", StepDiff).clear(TRY_HINT)
         # a local model call can take a minute: tick the elapsed time so a Try looks alive
         self.set_interval(1.0, self._show_try_progress)
         self.refresh_tree()
@@ -206,23 +178,11 @@ class PromptsScreen(Screen[None]):
         self.notify(f"{len(self.library)} problem(s) with steps in {name or 'the library'}")
 
     def refresh_tree(self) -> None:
-        tree = self.query_one("#prompt-tree", Tree)
-        tree.clear()
-        tree.root.expand()
-        tree.show_root = False
-        for info in list_prompts(self.workspace.store):
-            rates = version_pass_rates(self.workspace.store, info.name)
-            node = tree.root.add(
-                f"{info.name} [{info.purpose}]", data=("prompt", info.name), expand=True
-            )
-            for v in reversed(versions(self.workspace.store, info.name)):
-                label = f"v{v.id} {v.created_at[5:16].replace('T', ' ')}"
-                if v.id in rates:
-                    ok, total = rates[v.id]
-                    label += f" {100 * ok / total:.0f}%"
-                if v.note:
-                    label += f" · {v.note}"
-                node.add_leaf(label, data=("version", v.id))
+        store = self.workspace.store
+        self.query_one(PromptTree).show(
+            PromptEntry(info, versions(store, info.name), version_pass_rates(store, info.name))
+            for info in list_prompts(store)
+        )
 
     @on(Tree.NodeSelected, "#prompt-tree")
     def _node_selected(self, event: Tree.NodeSelected[tuple[str, Any]]) -> None:
@@ -239,8 +199,7 @@ class PromptsScreen(Screen[None]):
 
     def load_version(self, version: PromptVersion) -> None:
         self.version = version
-        self.query_one("#editor", TextArea).load_text(version.body)
-        self.query_one("#editor", TextArea).border_title = f"{version.label} · {version.note}"
+        self.edit_pane.load(version.body, f"{version.label} · {version.note}")
         self.refresh_preview()
         self.refresh_compare_choices()
 
@@ -258,38 +217,35 @@ class PromptsScreen(Screen[None]):
 
     def draft_template(self) -> PromptTemplate:
         origin = self.version.label if self.version else "draft"
-        return parse_template(self.query_one("#editor", TextArea).text, origin=origin)
+        return parse_template(self.edit_pane.editor.text, origin=origin)
 
     def refresh_preview(self) -> None:
         problem = self.preview_problem
-        header = self.query_one("#preview-problem", Static)
+        preview = self.edit_pane.preview
         if problem is None:
-            header.update(
+            preview.show_problem(
                 "No problems with steps yet, so nothing to preview: "
                 "import some in Problems (1, then i)."
             )
         else:
             pos = self.problem_pos % len(self.library) + 1
-            header.update(f"problem {pos}/{len(self.library)}: {problem.id}  (ctrl+n next)")
+            preview.show_problem(f"problem {pos}/{len(self.library)}: {problem.id}  (ctrl+n next)")
         try:
             template = self.draft_template()
             if problem is None:  # check the template, but "missing question" is not its fault
                 self.show_error(None)
-                self.query_one("#preview", Static).update("")
+                preview.show_rendered("")
                 return
             rendered = template.render(**preview_variables(template, problem))
         except WorkbenchError as exc:
             self.show_error(str(exc))
             return
         self.show_error(None)
-        self.query_one("#preview", Static).update(rendered_content(rendered))
+        preview.show_rendered(rendered_content(rendered))
 
     def show_error(self, error: str | None) -> None:
         self.last_error = error
-        box = self.query_one("#preview-error", Static)
-        box.update(Content.from_markup("[$text-error]⚠ $e[/]", e=error) if error else "")
-        box.display = error is not None
-        self.query_one("#editor", TextArea).set_class(error is not None, "-invalid")
+        self.edit_pane.show_error(error)
 
     def action_next_problem(self) -> None:
         self.problem_pos += 1
@@ -299,7 +255,7 @@ class PromptsScreen(Screen[None]):
 
     def save_draft(self, note: str) -> PromptVersion | None:
         """Record the editor text as a version; errors are notified, not raised."""
-        text = self.query_one("#editor", TextArea).text
+        text = self.edit_pane.editor.text
         try:
             template = parse_template(text, origin="draft")
             parent = (
@@ -313,7 +269,7 @@ class PromptsScreen(Screen[None]):
             return None
         version = get_version(self.workspace.store, vid)
         self.version = version
-        self.query_one("#editor", TextArea).border_title = f"{version.label} · {version.note}"
+        self.edit_pane.editor.border_title = f"{version.label} · {version.note}"
         self.refresh_tree()
         self.refresh_compare_choices()
         return version
@@ -338,11 +294,9 @@ class PromptsScreen(Screen[None]):
     def action_new_prompt(self) -> None:
         """A fresh draft in the editor; saving it (ctrl+s) records the prompt's first version."""
         self.version = None
-        editor = self.query_one("#editor", TextArea)
-        editor.load_text(NEW_PROMPT)
-        editor.border_title = "new prompt · draft"
+        self.edit_pane.load(NEW_PROMPT, "new prompt · draft")
         self.query_one("#prompts-tabs", TabbedContent).active = "tab-edit"
-        editor.focus()
+        self.edit_pane.editor.focus()
         self.refresh_preview()
 
     # -- trying ------------------------------------------------------------------------
@@ -432,14 +386,14 @@ class PromptsScreen(Screen[None]):
             return
         done, total = self.try_progress
         elapsed = int(time.monotonic() - self.try_started)
-        self.query_one("#try-status", Static).update(
+        self.try_pane.show_status(
             f"trying {self.try_label}… {done}/{total} calls finished · "
             f"{elapsed // 60}:{elapsed % 60:02d} elapsed"
         )
 
     def on_try_failed(self, message: TryFailed) -> None:
         self.try_running = False
-        self.query_one("#try-status", Static).update(
+        self.try_pane.show_status(
             Content.from_markup("[$text-error]Try failed: $e[/]", e=message.error)
         )
         self.notify(message.error, title="Try failed", severity="error")
@@ -450,40 +404,13 @@ class PromptsScreen(Screen[None]):
         version = get_version(self.workspace.store, message.version_id)
         totals_cost = [r.cost_usd for r in message.results]
         cost = None if any(c is None for c in totals_cost) else sum(c or 0.0 for c in totals_cost)
-        self.query_one("#try-status", Static).update(
+        self.try_pane.show_status(
             f"{version.label} run {message.run_id}: {pass_rate_text(message.results)} · "
             f"cost {cost_text(cost)}"
         )
-        table = self.query_one("#try-table", DataTable)
-        for r in message.results:
-            self.try_rows[f"{message.run_id}:{r.problem_id}"] = r
-            table.add_row(
-                f"v{version.id}",
-                short_id(r.problem_id),
-                "-" if r.step_index is None else str(r.step_index + 1),
-                r.error_type or "-",
-                ", ".join(r.flags) or ("error" if r.status == "error" else "ok"),
-                f"{r.input_tokens}/{r.output_tokens}",
-                cost_text(r.cost_usd),
-                f"{r.latency_ms:.0f}",
-                key=f"{message.run_id}:{r.problem_id}",
-            )
-        if message.results:
-            table.move_cursor(row=table.row_count - len(message.results))
-            self._show_try_row(message.results[0])
+        self.try_pane.add_results(version.id, message.run_id, message.results)
         self.refresh_tree()
         self.refresh_compare_choices()
-
-    @on(DataTable.RowHighlighted, "#try-table")
-    def _try_row(self, event: DataTable.RowHighlighted) -> None:
-        result = self.try_rows.get(str(event.row_key.value))
-        if result is not None:
-            self._show_try_row(result)
-
-    def _show_try_row(self, result: PreviewResult) -> None:
-        self.query_one("#try-diff", StepDiff).show(
-            result.original_step or "", result.perturbed_step, note=result_note(result)
-        )
 
     # -- comparing ------------------------------------------------------------------------
 
