@@ -6,17 +6,21 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.app import SystemCommand
 from textual.command import CommandPalette
-from textual.widgets import DataTable, Input, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Static, TextArea
 
 from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, now_iso, open_store
 from workbench.tui.app import SECTIONS, WorkbenchApp, make_app
+from workbench.tui.commands import palette_commands
 from workbench.tui.dialogs import ChoiceDialog, ConfirmDialog, TextInputDialog
-from workbench.tui.palette import register_command, registered_commands
+from workbench.tui.messages import OpenRun
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.home import HomeScreen
 
@@ -91,7 +95,8 @@ async def test_home_summary_counts_problems(store: Store) -> None:
 
 
 def test_home_summary_counts_read_as_english() -> None:
-    from workbench.tui.screens.home import WorkspaceSummary, render_summary
+    from workbench.core.views.workspace import WorkspaceSummary
+    from workbench.tui.screens.home import render_summary
 
     one = render_summary(WorkspaceSummary("wb.db", 5, n_sets=1, n_prompts=1))
     assert "1[/b] problem set ·" in one and "1[/b] prompt\n" in one
@@ -142,13 +147,25 @@ async def test_every_binding_has_an_id_and_description() -> None:
             assert binding.description, (owner, binding.key)
 
 
+def palette_titles(app: WorkbenchApp) -> set[str]:
+    """Every command title the palette offers on the current screen."""
+    titles = {command.title for command in app.get_system_commands(app.screen)}
+    return titles | {command.title for command in palette_commands(app)}
+
+
 async def test_palette_runs_area_verb_command(store: Store) -> None:
     calls: list[str] = []
-    register_command("test: ping", "a test command", lambda app: calls.append(app.current_mode))
-    titles = {c.title for c in registered_commands()}
-    assert {"problems: open", "problems: import sample", "test: ping"} <= titles
     app = build(store)
+    app_commands = app.get_system_commands
+
+    def with_ping(screen: Screen[Any]) -> Iterator[SystemCommand]:
+        yield from app_commands(screen)
+        yield SystemCommand("test: ping", "a test command", lambda: calls.append(app.current_mode))
+
+    app.get_system_commands = with_ping  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
+        titles = palette_titles(app)
+        assert {"problems: open", "problems: import sample", "test: ping"} <= titles
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert isinstance(app.screen, CommandPalette)
@@ -168,6 +185,72 @@ async def test_palette_runs_area_verb_command(store: Store) -> None:
         await pilot.pause()
         await pilot.pause()
         assert calls == ["problems"]
+
+
+async def test_every_area_verb_command_is_in_the_palette_and_has_its_action(
+    store: Store,
+) -> None:
+    app = build(store)
+    async with app.run_test(size=SIZE):
+        titles = palette_titles(app)
+    expected = {f"{mode}: open" for mode in SECTIONS} | {
+        "problems: import sample",
+        "app: keys",
+        "problems: search",
+        "problems: sample",
+        "problems: save selection as set",
+        "problems: clear filters",
+        "prompts: new",
+        "prompts: save",
+        "prompts: try",
+        "prompts: next problem",
+        "runs: new",
+        "runs: watch",
+        "runs: resume",
+        "traces: open latest",
+    }
+    assert expected <= titles
+    for command in palette_commands(app):
+        owner = WorkbenchApp if command.action in ("import_samples", "help") else None
+        if command.action is not None:
+            screen = owner or WorkbenchApp.MODES[command.mode or ""]
+            assert hasattr(screen, f"action_{command.action}"), command.title
+
+
+async def test_palette_prompts_new_starts_a_draft(store: Store) -> None:
+    app = build(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"prompts: new")
+        await app.screen.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.current_mode == "prompts"
+        editor = app.screen.query_one("#editor", TextArea)
+        assert 'name = "new-prompt"' in editor.text
+        assert app.focused is editor
+
+
+async def test_open_run_message_navigates_to_traces_and_plots(store: Store) -> None:
+    from workbench.tui.screens.plots import PlotsScreen
+    from workbench.tui.screens.traces import TracesScreen
+
+    run_id = store.create_run("r", "calibration", {"kind": "calibration"})
+    app = build(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.post_message(OpenRun(run_id, "traces"))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.current_mode == "traces"
+        assert isinstance(app.screen, TracesScreen) and app.screen.run_id == run_id
+        app.screen.post_message(OpenRun(run_id, "plots"))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.current_mode == "plots"
+        assert isinstance(app.screen, PlotsScreen) and app.screen.run_id == run_id
+        await app.workers.wait_for_complete()
 
 
 async def test_palette_theme_command(store: Store) -> None:

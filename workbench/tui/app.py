@@ -1,9 +1,11 @@
 """The Textual app.  ``make_app`` is the single way to build it (CLI and tests).
 
-Nothing connects or loads at import time: the store, providers and settings
-are handed in, and screens read them from ``self.app``.  Each section's screen
-class comes from its own module, so sections are built independently; they
-add palette commands through ``workbench.tui.palette``.
+Nothing connects or loads at import time: the store, providers and settings are
+handed in as a ``Workspace``, which screens read through ``workspace_of``.  Each
+section's screen class comes from its own module and never imports another
+section: navigation across sections is a message (``workbench.tui.messages``)
+that the app handles.  The app and each section declare their palette commands
+in a ``PALETTE`` class variable (see ``workbench.tui.commands``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,6 @@ from __future__ import annotations
 import errno
 import sys
 import termios
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from textual import on, work
 from textual.app import App
@@ -22,20 +21,19 @@ from textual.binding import Binding
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
-from workbench.tui.messages import SamplesImported, WorkspaceChanged
-from workbench.tui.palette import (
-    WorkbenchCommands,
-    mode_action,
-    register_command,
-    registered_commands,
-)
+from workbench.tui.commands import PaletteCommand, WorkbenchCommands
+from workbench.tui.live_runs import LaunchRequest, LaunchRun
+from workbench.tui.messages import OpenRun, OpenRunBuilder, SamplesImported, WorkspaceChanged
 from workbench.tui.screens.help import HelpScreen
 from workbench.tui.screens.home import HomeScreen, describe_import
+from workbench.tui.screens.monitor import MonitorScreen
 from workbench.tui.screens.plots import PlotsScreen
 from workbench.tui.screens.problems import ProblemsScreen
 from workbench.tui.screens.prompts import PromptsScreen
+from workbench.tui.screens.run_builder import RunBuilderScreen
 from workbench.tui.screens.runs import RunsScreen
 from workbench.tui.screens.traces import TracesScreen
+from workbench.tui.workspace import Workspace
 
 #: mode name -> (key, title); order is the order of the number keys
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -54,7 +52,7 @@ class WorkbenchApp(App[None]):
     """Problems, Prompts, Runs, Traces and Plots as top-level modes."""
 
     TITLE = "workbench"
-    CSS_PATH = Path(__file__).parent / "app.tcss"
+    CSS_PATH = "app.tcss"
     MODES = {
         "home": HomeScreen,
         "problems": ProblemsScreen,
@@ -65,6 +63,19 @@ class WorkbenchApp(App[None]):
     }
     DEFAULT_MODE = "home"
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    #: app-wide palette commands; each section screen declares its own PALETTE
+    PALETTE = (
+        *(
+            PaletteCommand(f"{mode}: open", f"Go to {title}", mode=mode)
+            for mode, (_, title) in SECTIONS.items()
+        ),
+        PaletteCommand(
+            "problems: import sample",
+            "Import the bundled GSM8K + MATH-500 samples (safe to repeat)",
+            "import_samples",
+        ),
+        PaletteCommand("app: keys", "Keys for the current screen", "help"),
+    )
     BINDINGS = [
         *(
             Binding(
@@ -80,11 +91,22 @@ class WorkbenchApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, store: Store, providers: ProviderRegistry, settings: Settings) -> None:
+    def __init__(self, workspace: Workspace) -> None:
         super().__init__()
-        self.store = store
-        self.providers = providers
-        self.settings = settings
+        self.workspace = workspace
+
+    # the workspace's parts, for callers that hold the app (the CLI, tests)
+    @property
+    def store(self) -> Store:
+        return self.workspace.store
+
+    @property
+    def providers(self) -> ProviderRegistry:
+        return self.workspace.providers
+
+    @property
+    def settings(self) -> Settings:
+        return self.workspace.settings
 
     def on_mount(self) -> None:
         self.mode_change_signal.subscribe(self, self._mode_changed)
@@ -105,14 +127,29 @@ class WorkbenchApp(App[None]):
         title = SECTIONS.get(mode, ("", mode.title()))[1]
         self.sub_title = f"{title} · {self.store.path.name}"
 
-    @contextmanager
-    def thread_store(self) -> Iterator[Store]:
-        """A connection of its own for a thread worker (sqlite3 objects are per thread)."""
-        store = self.store.reopen()
-        try:
-            yield store
-        finally:
-            store.close()
+    # -- navigation across sections ---------------------------------------------
+
+    @on(OpenRun)
+    async def _open_run(self, message: OpenRun) -> None:
+        if message.section == "monitor":
+            run_id = message.run_id
+            self.push_screen(MonitorScreen(run_id, self.workspace.live_runs.get(run_id)))
+            return
+        if self.current_mode != message.section:
+            await self.switch_mode(message.section)
+        screen = self.screen
+        if isinstance(screen, TracesScreen | PlotsScreen):
+            screen.open_run(message.run_id)
+
+    @on(OpenRunBuilder)
+    def _open_run_builder(self) -> None:
+        requester = self.screen  # the Runs screen: it launches what the builder returns
+
+        def done(request: LaunchRequest | None) -> None:
+            if request is not None:
+                requester.post_message(LaunchRun(request))
+
+        self.push_screen(RunBuilderScreen(), done)
 
     # -- actions -----------------------------------------------------------
 
@@ -134,7 +171,7 @@ class WorkbenchApp(App[None]):
             self.post_message(SamplesImported("sample import is not available yet", ok=False))
             return
         try:
-            with self.thread_store() as store:
+            with self.workspace.thread_store() as store:
                 result = import_samples(store)
         except Exception as exc:  # one line for the user; the store keeps what landed
             self.post_message(SamplesImported(f"import failed: {exc}", ok=False))
@@ -146,36 +183,6 @@ class WorkbenchApp(App[None]):
         self.notify(message.text, severity="information" if message.ok else "error")
         if message.ok:
             self.screen.post_message(WorkspaceChanged())
-
-
-def _register_app_commands() -> None:
-    for mode, (_key, title) in SECTIONS.items():
-        register_command(f"{mode}: open", f"Go to {title}", mode_action(mode))
-    register_command(
-        "problems: import sample",
-        "Import the bundled GSM8K + MATH-500 samples (safe to repeat)",
-        lambda app: app.run_action("import_samples"),
-    )
-    register_command("app: keys", "Keys for the current screen", lambda a: a.run_action("help"))
-    # section commands, unless the section registered its own, once its screen has the action
-    taken = {command.title for command in registered_commands()}
-    suggested = [
-        ("runs: new", "Start a new run", "runs", RunsScreen, "new_run"),
-        (
-            "traces: open latest",
-            "Step through the latest run",
-            "traces",
-            TracesScreen,
-            "open_latest",
-        ),
-        ("prompts: new", "Create a prompt", "prompts", PromptsScreen, "new_prompt"),
-    ]
-    for title, help_text, mode, screen, action in suggested:
-        if title not in taken and hasattr(screen, f"action_{action}"):
-            register_command(title, help_text, mode_action(mode, action))
-
-
-_register_app_commands()
 
 
 def terminal_hung_up(stream: object = None) -> bool:
@@ -192,4 +199,4 @@ def terminal_hung_up(stream: object = None) -> bool:
 
 
 def make_app(store: Store, providers: ProviderRegistry, settings: Settings) -> WorkbenchApp:
-    return WorkbenchApp(store, providers, settings)
+    return WorkbenchApp(Workspace(store, providers, settings))

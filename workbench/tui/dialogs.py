@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from workbench.core.store import Store
+from workbench.core.views.workspace import recent_runs
 
 #: validate(value) -> an error message, or None when the value is fine
 Validator = Callable[[str], str | None]
@@ -152,12 +153,10 @@ def choose_run(
     on_pick: Callable[[int], object],
 ) -> None:
     """Offer the newest runs in a ``ChoiceDialog``; ``on_pick`` gets the chosen run id."""
-    rows = store.query("SELECT id, name, kind, status FROM runs ORDER BY id DESC LIMIT 200")
-    if not rows:
+    runs = recent_runs(store, limit=200)
+    if not runs:
         return
-    choices = [
-        (str(r["id"]), f"{r['id']:>4}  {r['name']}  ({r['kind']}, {r['status']})") for r in rows
-    ]
+    choices = [(str(r.id), f"{r.id:>4}  {r.name}  ({r.kind}, {r.status})") for r in runs]
 
     def done(key: str | None) -> None:
         if key is not None:

@@ -14,44 +14,63 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from textual.message import Message
+from textual.signal import Signal
 
 from workbench.core.engine.events import Event, LimitChanged, RunStats
+from workbench.core.experiments.estimate import Estimate
 from workbench.core.providers.registry import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
 
 
+@dataclass
 class RunStatsUpdated(Message):
     """The newest snapshot of a run; a newer one for the same run replaces it unread."""
 
-    def __init__(self, run_id: int, stats: RunStats) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.stats = stats
+    run_id: int
+    stats: RunStats
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunStatsUpdated) and message.run_id == self.run_id
 
 
+@dataclass
 class RunLimitChanged(Message):
-    def __init__(self, run_id: int, provider: str, limit: int, reason: str) -> None:
-        super().__init__()
-        self.run_id, self.provider, self.limit, self.reason = run_id, provider, limit, reason
+    run_id: int
+    provider: str
+    limit: int
+    reason: str
 
 
+@dataclass
 class RunEngineReady(Message):
     """The engine exists; pause / resume / cancel / set_limit may be called on it."""
 
-    def __init__(self, run_id: int, engine: Any) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.engine = engine
+    run_id: int
+    engine: Any
 
 
+@dataclass
 class RunEnded(Message):
-    def __init__(self, run_id: int, status: str, error: str | None) -> None:
-        super().__init__()
-        self.run_id, self.status, self.error = run_id, status, error
+    run_id: int
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What the run builder hands back: a validated config and the models it names."""
+
+    config: Any  # a validated ExperimentConfig subclass
+    model_refs: tuple[str, ...]
+    estimate: Estimate | None
+
+
+@dataclass
+class LaunchRun(Message):
+    """The run builder was confirmed: create and start this run."""
+
+    request: LaunchRequest
 
 
 @dataclass
@@ -60,6 +79,7 @@ class LiveRun:
 
     run_id: int
     model_refs: tuple[str, ...]
+    changed: Signal[LiveRun]  # published after each change; monitors subscribe
     status: str = "running"
     engine: Any = None
     stats: RunStats | None = None

@@ -1,18 +1,41 @@
-"""App-wide messages that more than one screen listens to."""
+"""App-wide messages: what more than one screen listens to, and navigation across sections.
+
+Screens never import each other: to show something in another section a screen posts
+one of the navigation messages below, and the app (which knows every section) handles it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from textual.message import Message
 
+#: the sections that can show one run
+RunSection = Literal["monitor", "traces", "plots"]
 
+
+@dataclass
 class WorkspaceChanged(Message):
     """Problems, sets or prompts were added; the current screen reloads what it shows."""
 
 
+@dataclass
 class SamplesImported(Message):
     """The bundled-sample import finished (``text`` is one line for the user)."""
 
-    def __init__(self, text: str, *, ok: bool) -> None:
-        super().__init__()
-        self.text = text
-        self.ok = ok
+    text: str
+    ok: bool
+
+
+@dataclass
+class OpenRun(Message):
+    """Show run ``run_id`` in ``section``: its live monitor, its traces or its plots."""
+
+    run_id: int
+    section: RunSection
+
+
+@dataclass
+class OpenRunBuilder(Message):
+    """Open the run builder over the current screen; a launch comes back as ``LaunchRun``."""

@@ -7,8 +7,7 @@ runs in a thread worker so a 100,000-problem workspace opens instantly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,54 +17,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from workbench.core.store import Store
+from workbench.core.views.workspace import WorkspaceSummary, summarise_workspace
 from workbench.tui.messages import WorkspaceChanged
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
-
-
-@dataclass(frozen=True)
-class WorkspaceSummary:
-    path: str
-    n_problems: int
-    by_source: list[tuple[str, int]] = field(default_factory=list)
-    n_sets: int = 0
-    n_prompts: int = 0
-    runs_by_status: list[tuple[str, int]] = field(default_factory=list)
-    latest_run: dict[str, Any] | None = None
-
-    @property
-    def empty(self) -> bool:
-        return self.n_problems == 0
-
-
-def summarise_workspace(store: Store) -> WorkspaceSummary:
-    """Counts for the home screen (plain SQL; safe on any thread's own Store)."""
-    n = int(store.scalar("SELECT COUNT(*) FROM problems") or 0)
-    by_source = [
-        (r["source"], r["n"])
-        for r in store.query(
-            "SELECT source, COUNT(*) AS n FROM problems GROUP BY source ORDER BY n DESC"
-        )
-    ]
-    runs = [
-        (r["status"], r["n"])
-        for r in store.query(
-            "SELECT status, COUNT(*) AS n FROM runs GROUP BY status ORDER BY n DESC"
-        )
-    ]
-    latest = store.query_one("SELECT id, name, kind, status, created_at FROM runs ORDER BY id DESC")
-    return WorkspaceSummary(
-        path=str(store.path),
-        n_problems=n,
-        by_source=by_source,
-        n_sets=int(store.scalar("SELECT COUNT(*) FROM problem_sets") or 0),
-        n_prompts=int(store.scalar("SELECT COUNT(*) FROM prompts") or 0),
-        runs_by_status=runs,
-        latest_run=latest,
-    )
-
+from workbench.tui.workspace import Workspace, workspace_of
 
 EMPTY_TEXT = """\
 [b]This workspace has no problems yet.[/b]
@@ -83,8 +37,8 @@ def plural(n: int, noun: str) -> str:
 
 
 def render_summary(s: WorkspaceSummary) -> str:
-    sources = ", ".join(f"{n:,} {src}" for src, n in s.by_source) or "none"
-    runs = ", ".join(f"{n} {status}" for status, n in s.runs_by_status) or "none yet"
+    sources = ", ".join(f"{c.n:,} {c.name}" for c in s.by_source) or "none"
+    runs = ", ".join(f"{c.n} {c.name}" for c in s.runs_by_status) or "none yet"
     lines = [
         f"[b]Workspace[/b]  {s.path}",
         "",
@@ -95,7 +49,7 @@ def render_summary(s: WorkspaceSummary) -> str:
     ]
     if s.latest_run:
         r = s.latest_run
-        lines.append(f"  latest run: #{r['id']} {r['name']} ({r['kind']}, {r['status']})")
+        lines.append(f"  latest run: #{r.id} {r.name} ({r.kind}, {r.status})")
     lines += [
         "",
         "[b $accent]1[/] Problems  [b $accent]2[/] Prompts  [b $accent]3[/] Runs  "
@@ -114,10 +68,9 @@ class HomeScreen(Screen[None]):
         Binding("r", "refresh_summary", "Refresh", id="home.refresh"),
     ]
 
+    @dataclass
     class Summarised(Message):
-        def __init__(self, summary: WorkspaceSummary) -> None:
-            super().__init__()
-            self.summary = summary
+        summary: WorkspaceSummary
 
     summary: WorkspaceSummary | None = None
 
@@ -128,8 +81,8 @@ class HomeScreen(Screen[None]):
         yield Footer()
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     def on_mount(self) -> None:
         self.action_refresh_summary()
@@ -142,7 +95,7 @@ class HomeScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="home-summary")
     def _summarise(self) -> None:
-        with self.wb.thread_store() as store:
+        with self.workspace.thread_store() as store:
             summary = summarise_workspace(store)
         self.post_message(self.Summarised(summary))
 

@@ -1,18 +1,19 @@
 """Live monitor of one run: meters, and pause / resume / cancel / concurrency controls.
 
-The run itself belongs to the Runs screen (its worker outlives this view);
-the Runs screen forwards each snapshot here, so several runs can be watched
-one after another and a finished run keeps its final numbers.
+The run itself belongs to the Runs screen (its worker outlives this view); the
+monitor follows the run's ``LiveRun`` (its ``changed`` signal) into reactive
+``stats`` / ``status``, so several runs can be watched one after another and a
+finished run keeps its final numbers.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -20,10 +21,9 @@ from workbench.core.engine.events import RunStats
 from workbench.core.views.runs import stats_from_store
 from workbench.tui.dialogs import ConfirmDialog
 from workbench.tui.live_runs import LiveRun
+from workbench.tui.messages import OpenRun
 from workbench.tui.widgets.meters import RunMeters
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.workspace import Workspace, workspace_of
 
 LIMIT_STEP = 2
 
@@ -31,7 +31,7 @@ LIMIT_STEP = 2
 class MonitorScreen(Screen[None]):
     """The dashboard of one run."""
 
-    CSS_PATH = Path(__file__).with_name("runs.tcss")
+    CSS_PATH = "runs.tcss"
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause/resume", id="monitor.toggle_pause"),
         Binding("P", "pause", "Pause", id="monitor.pause", show=False),
@@ -43,15 +43,20 @@ class MonitorScreen(Screen[None]):
         Binding("escape", "back", "Runs", id="monitor.back"),
     ]
 
+    #: the snapshot on show, and where the run stands; the meters follow both
+    stats: var[RunStats | None] = var(None, init=False)
+    status: var[str] = var("done", init=False)
+    error: var[str | None] = var(None, init=False)
+
     def __init__(self, run_id: int, live: LiveRun | None = None) -> None:
         super().__init__()
         self.run_id = run_id
         self.live = live
-        self.status = live.status if live else "done"
+        self.set_reactive(MonitorScreen.status, live.status if live else "done")
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -62,43 +67,43 @@ class MonitorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        run = self.wb.store.get_run(self.run_id)
+        run = self.workspace.store.get_run(self.run_id)
         # a run named after its kind would read "calibration · calibration"
         name = run["name"] if run["name"] != run["kind"] else ""
         title = " · ".join(p for p in (f"run {self.run_id}", name, run["kind"]) if p)
         self.query_one("#monitor-title", Static).update(title)
-        # drawn here directly: show_stats waits for is_mounted, which is not yet set
-        if self.live is not None and self.live.stats is not None:
-            self._draw(self.live.stats, self.live.status)
+        if self.live is None:
+            self.set_reactive(MonitorScreen.status, run["status"])
         else:
-            self.status = run["status"] if self.live is None else self.live.status
-            self._draw(stats_from_store(self.wb.store, self.run_id), self.status)
+            self.live.changed.subscribe(self, self._live_changed)
+        self._live_changed(self.live)
+        self._draw()  # the watchers only draw changes
 
-    # -- called from the Runs screen's message handlers ------------------------
+    def _live_changed(self, live: LiveRun | None) -> None:
+        """Follow the run: the engine's newest snapshot (or the store's, when there is none)."""
+        if live is not None:
+            self.status = live.status
+            self.error = live.error
+        stats = live.stats if live is not None else None
+        self.stats = (
+            stats if stats is not None else stats_from_store(self.workspace.store, self.run_id)
+        )
 
-    def show_stats(self, stats: RunStats, status: str) -> None:
-        if not self.is_mounted:  # on_mount shows the newest snapshot
-            self.status = status
-            return
-        self._draw(stats, status)
+    def watch_stats(self) -> None:
+        self._draw()
 
-    def _draw(self, stats: RunStats, status: str) -> None:
-        self.status = status
-        self.query_one(RunMeters).show(stats, status)
+    def watch_status(self) -> None:
+        self._draw()
+
+    def watch_error(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        if self.stats is not None:
+            self.query_one(RunMeters).show(self.stats, self.status)
         self._show_controls()
-
-    def run_ended(self, status: str, error: str | None) -> None:
-        """The worker finished: keep the engine's final snapshot (or rebuild it from the store)."""
-        self.status = status
-        if not self.is_mounted:
-            return
-        final = self.live.stats if self.live is not None else None
-        if final is None:
-            final = stats_from_store(self.wb.store, self.run_id)
-        self.query_one(RunMeters).show(final, status)
-        self._show_controls()
-        if error:
-            self.query_one("#monitor-controls", Static).update(f"run {status}: {error}")
+        if self.error and self.status not in ("running", "paused"):
+            self.query_one("#monitor-controls", Static).update(f"run {self.status}: {self.error}")
 
     def _show_controls(self) -> None:
         live = self.live
@@ -142,9 +147,7 @@ class MonitorScreen(Screen[None]):
 
     def _refresh_status(self) -> None:
         if self.live is not None:
-            meters = self.query_one(RunMeters)
-            if meters.stats is not None:
-                self.show_stats(meters.stats, self.live.status)
+            self.status = self.live.status
 
     def action_cancel_run(self) -> None:
         engine = self._engine()
@@ -182,13 +185,8 @@ class MonitorScreen(Screen[None]):
             live.limits[provider] = new
         self._show_controls()
 
-    async def action_traces(self) -> None:
-        from workbench.tui.screens.traces import TracesScreen
-
-        await self.app.switch_mode("traces")
-        screen = self.app.screen
-        if isinstance(screen, TracesScreen):
-            screen.open_run(self.run_id)
+    def action_traces(self) -> None:
+        self.post_message(OpenRun(self.run_id, "traces"))
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -6,8 +6,8 @@ drawn by a ``PlotPanel`` at the panel's size; an empty plot says why.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,25 +17,24 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from workbench.core.views.plots import PLOTS, PlotData, PlotSpec
+from workbench.core.views.workspace import latest_run_id
 from workbench.tui.dialogs import choose_run
 from workbench.tui.widgets.plot_panels import PlotPanel
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.workspace import Workspace, workspace_of
 
 EXPORT_DIR = Path("exports")
 
 
+@dataclass
 class PlotReady(Message):
-    def __init__(self, run_id: int, data: PlotData) -> None:
-        super().__init__()
-        self.run_id, self.data = run_id, data
+    run_id: int
+    data: PlotData
 
 
 class PlotsScreen(Screen[None]):
     """One plot of one run at a time; letters pick the plot, x exports its data."""
 
-    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    CSS_PATH = "plots.tcss"
     BINDINGS = [
         *(
             # the plot bar above lists these keys; the footer keeps room for the rest
@@ -57,8 +56,8 @@ class PlotsScreen(Screen[None]):
         self.data: PlotData | None = None
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,17 +67,17 @@ class PlotsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        latest = self.wb.store.scalar("SELECT MAX(id) FROM runs")
+        latest = latest_run_id(self.workspace.store)
         if latest is None:
             self._show_empty("No runs yet: launch one from Runs (3), then come back for its plots.")
             return
-        self.open_run(int(latest))
+        self.open_run(latest)
 
     def on_screen_resume(self) -> None:
         if self.run_id is None:
-            latest = self.wb.store.scalar("SELECT MAX(id) FROM runs")
+            latest = latest_run_id(self.workspace.store)
             if latest is not None:
-                self.open_run(int(latest))
+                self.open_run(latest)
 
     def open_run(self, run_id: int, plot: str | None = None) -> None:
         self.run_id = run_id
@@ -94,7 +93,7 @@ class PlotsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plots-data")
     def _build(self, run_id: int, spec: PlotSpec) -> None:
-        store = self.wb.store.reopen()
+        store = self.workspace.store.reopen()
         try:
             data = spec.build(store, run_id)
         except Exception as exc:  # a plot that cannot be computed says why, in one line
@@ -157,4 +156,4 @@ class PlotsScreen(Screen[None]):
         self.notify(f"wrote {path} ({len(data.rows)} rows)", timeout=3)
 
     def action_choose_run(self) -> None:
-        choose_run(self, self.wb.store, "Plot run", self.run_id, self.open_run)
+        choose_run(self, self.workspace.store, "Plot run", self.run_id, self.open_run)

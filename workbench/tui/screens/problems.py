@@ -9,13 +9,9 @@ from a superseded search are dropped.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,9 +23,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
+from workbench.core.views.problems import InterruptibleQuery, problem_set_exists
+from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
 from workbench.tui.messages import WorkspaceChanged
-from workbench.tui.palette import mode_action, register_command
 from workbench.tui.screens.problems_state import (
     EMPTY_LIBRARY,
     NO_MATCH,
@@ -52,9 +49,7 @@ from workbench.tui.screens.problems_state import (
 from workbench.tui.widgets.problem_detail import ProblemDetail
 from workbench.tui.widgets.problem_filters import ProblemFilterBar
 from workbench.tui.widgets.problem_table import ProblemTable
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.workspace import Workspace, workspace_of
 
 PAGE_SIZE = 200
 
@@ -62,7 +57,17 @@ PAGE_SIZE = 200
 class ProblemsScreen(Screen[None]):
     """The problem library as a paged, filterable table with a detail pane."""
 
-    CSS_PATH = Path(__file__).with_name("problems.tcss")
+    PALETTE = (
+        PaletteCommand("problems: search", "Search problem text and ids", "search"),
+        PaletteCommand("problems: sample", "Draw N problems at random with a seed", "sample"),
+        PaletteCommand(
+            "problems: save selection as set",
+            "Name the selected problems as a set for runs",
+            "save_set",
+        ),
+        PaletteCommand("problems: clear filters", "Show every problem again", "clear_filters"),
+    )
+    CSS_PATH = "problems.tcss"
     AUTO_FOCUS = "ProblemTable"  # letter keys are commands here, not search text
     BINDINGS = [
         Binding("slash", "search", "Search", id="problems.search"),
@@ -89,12 +94,11 @@ class ProblemsScreen(Screen[None]):
         self.total: int | None = None
         self.library_size: int | None = None
         self._detail_id: str | None = None
-        self._view_conn: sqlite3.Connection | None = None  # the running view query's
-        self._view_lock = threading.Lock()
+        self._view_query = InterruptibleQuery()  # the running view query
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     @property
     def table(self) -> ProblemTable:
@@ -130,7 +134,7 @@ class ProblemsScreen(Screen[None]):
         self.generation += 1
         self.table.reset()
         self.total = None
-        self._interrupt_view_query()
+        self._view_query.interrupt()
         self._load_view(self.generation, self.state, tuple(self.selected))
         self._update_status()
 
@@ -144,7 +148,7 @@ class ProblemsScreen(Screen[None]):
         """In a worker thread: run ``query`` on a store of its own, post what it returns
         (or a one-line failure).  Widgets change only in the message handlers."""
         try:
-            with self.wb.thread_store() as store:
+            with self.workspace.thread_store() as store:
                 message = query(store)
         except Exception as exc:
             message = ProblemsFailed(f"{failure}: {exc}")
@@ -165,7 +169,7 @@ class ProblemsScreen(Screen[None]):
         """First page, then the count, on a connection the next query can interrupt
         (so typing in the search box never queues full-table scans behind each other)."""
         try:
-            with self.wb.thread_store() as store, self._interruptible(store.conn):
+            with self.workspace.thread_store() as opened, self._view_query.running(opened) as store:
                 rows, previews = fetch_page(store, state, selection, offset=0, limit=PAGE_SIZE)
                 self.post_message(PageLoaded(generation, 0, rows, previews))
                 counts = fetch_counts(store, state, len(selection))
@@ -173,22 +177,6 @@ class ProblemsScreen(Screen[None]):
         except Exception as exc:
             if generation == self.generation:  # a superseded query was interrupted: not news
                 self.post_message(ProblemsFailed(f"query failed: {exc}"))
-
-    @contextmanager
-    def _interruptible(self, conn: sqlite3.Connection) -> Iterator[None]:
-        with self._view_lock:
-            self._view_conn = conn
-        try:
-            yield
-        finally:
-            with self._view_lock:  # unregister before the connection closes
-                if self._view_conn is conn:
-                    self._view_conn = None
-
-    def _interrupt_view_query(self) -> None:
-        with self._view_lock:
-            if self._view_conn is not None:
-                self._view_conn.interrupt()  # sqlite3 allows this from another thread
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="problems-facets")
     def _load_facets(self) -> None:
@@ -343,8 +331,7 @@ class ProblemsScreen(Screen[None]):
         if not name:
             return
         ids = list(self.selected)
-        exists = self.wb.store.scalar("SELECT 1 FROM problem_sets WHERE name=?", (name,))
-        if not exists:
+        if not problem_set_exists(self.workspace.store, name):
             self._save_set(name, ids)
             return
         confirm = ConfirmDialog(
@@ -442,19 +429,3 @@ class ProblemsScreen(Screen[None]):
     def _detail_loaded(self, message: DetailLoaded) -> None:
         if str(message.problem.id) == self._detail_id:
             self.query_one(ProblemDetail).show(message.problem)
-
-
-register_command(
-    "problems: search", "Search problem text and ids", mode_action("problems", "search")
-)
-register_command(
-    "problems: sample", "Draw N problems at random with a seed", mode_action("problems", "sample")
-)
-register_command(
-    "problems: save selection as set",
-    "Name the selected problems as a set for runs",
-    mode_action("problems", "save_set"),
-)
-register_command(
-    "problems: clear filters", "Show every problem again", mode_action("problems", "clear_filters")
-)

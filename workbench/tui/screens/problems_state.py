@@ -15,6 +15,7 @@ from textual.message import Message
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
+from workbench.core.views.problems import problem_rows, question_heads
 from workbench.tui.widgets.problem_detail import readable
 from workbench.tui.widgets.problem_filters import FACETS
 
@@ -132,17 +133,7 @@ def selected_rows(
     The selection lives in memory (at most what a user samples), so paging is
     a slice of it; only that slice is read from the store.
     """
-    page = list(selected[offset : offset + limit])
-    if not page:
-        return []
-    marks = ",".join("?" * len(page))
-    latest = "FROM difficulty d WHERE d.problem_id=p.id ORDER BY d.updated_at DESC LIMIT 1"
-    sql = (
-        f"SELECT p.id, p.source, p.level, p.subject, p.n_steps, (SELECT solve_rate {latest}), "
-        f"(SELECT bin {latest}), p.dataset_id FROM problems p WHERE p.id IN ({marks})"
-    )
-    found = {row[0]: core.ProblemRow(*row) for row in store.conn.execute(sql, page)}
-    return [found[pid] for pid in page if pid in found]
+    return problem_rows(store, list(selected[offset : offset + limit]))
 
 
 def fetch_page(
@@ -183,60 +174,54 @@ def fetch_facets(store: Store) -> dict[str, list[str]]:
 
 def question_previews(store: Store, ids: Sequence[str], width: int = 100) -> dict[str, str]:
     """One readable line of each question, for the table's last column."""
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    sql = f"SELECT id, source, substr(question, 1, {width * 2}) FROM problems WHERE id IN ({marks})"
     previews = {}
-    for pid, source, text in store.conn.execute(sql, list(ids)):
-        line = " ".join(readable(text, source).split())
-        previews[pid] = line if len(line) <= width else line[: width - 1] + "…"
+    for head in question_heads(store, ids, chars=width * 2):
+        line = " ".join(readable(head.text, head.source).split())
+        previews[head.id] = line if len(line) <= width else line[: width - 1] + "…"
     return previews
 
 
 # -- messages posted by the screen's workers ---------------------------------
 
 
+@dataclass
 class PageLoaded(Message):
-    def __init__(
-        self, generation: int, offset: int, rows: list[Any], previews: dict[str, str]
-    ) -> None:
-        super().__init__()
-        self.generation, self.offset, self.rows = generation, offset, rows
-        self.previews = previews
+    generation: int
+    offset: int
+    rows: list[core.ProblemRow]
+    previews: dict[str, str]
 
 
+@dataclass
 class Counted(Message):
-    def __init__(self, generation: int, total: int, library: int) -> None:
-        super().__init__()
-        self.generation, self.total, self.library = generation, total, library
+    generation: int
+    total: int
+    library: int
 
 
+@dataclass
 class FacetsLoaded(Message):
-    def __init__(self, facets: dict[str, list[str]]) -> None:
-        super().__init__()
-        self.facets = facets
+    facets: dict[str, list[str]]
 
 
+@dataclass
 class DetailLoaded(Message):
-    def __init__(self, problem: Any) -> None:
-        super().__init__()
-        self.problem = problem
+    problem: core.Problem
 
 
+@dataclass
 class Sampled(Message):
-    def __init__(self, ids: list[str], seed: int) -> None:
-        super().__init__()
-        self.ids, self.seed = ids, seed
+    ids: list[str]
+    seed: int
 
 
+@dataclass
 class SetSaved(Message):
-    def __init__(self, name: str, set_id: int, size: int) -> None:
-        super().__init__()
-        self.name, self.set_id, self.size = name, set_id, size
+    name: str
+    set_id: int
+    size: int
 
 
+@dataclass
 class ProblemsFailed(Message):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
+    text: str

@@ -10,22 +10,20 @@ journal like any run.  Results per version can be compared side by side.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import (
     Button,
-    DataTable,
     Footer,
     Header,
     Input,
-    Label,
-    Static,
     TabbedContent,
     TabPane,
     TextArea,
@@ -51,36 +49,38 @@ from workbench.core.prompts.versions import (
     seed_defaults,
     versions,
 )
-from workbench.core.store import loads
+from workbench.core.views.problems import StepProblem, problem_set_exists, step_problems
+from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import TextInputDialog
-from workbench.tui.palette import mode_action, register_command
-from workbench.tui.screens.prompt_playground import (
+from workbench.tui.prompt_playground import (
     MAX_LIBRARY_PROBLEMS,
     PREVIEW_SEED,
-    LibraryProblem,
     TryFailed,
     TryFinished,
     TryProgress,
     cost_text,
-    editor_language,
     preview_variables,
     rendered_content,
-    short_id,
 )
-from workbench.tui.widgets.step_diff import StepDiff
+from workbench.tui.widgets.prompt_editor import PromptEditorPane
+from workbench.tui.widgets.prompt_tree import PromptEntry, PromptTree
+from workbench.tui.widgets.try_pane import TryPane
 from workbench.tui.widgets.version_compare import (
     VersionCompare,
     pass_rate_text,
-    result_note,
 )
+from workbench.tui.workspace import Workspace, workspace_of
 
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
-
-TRY_HINT = (
-    "ctrl+r (or the Try button) perturbs the first N problems with this draft; "
-    "pick a row to see the changed step here"
-)
+#: what "prompts: new" puts in the editor: rename it, write the body, save
+NEW_PROMPT = """\
++++
+name = "new-prompt"
+purpose = "solve"
+variables = ["question"]
++++
+<<user>>
+Problem: {{ question }}
+"""
 
 # -- the screen ------------------------------------------------------------------------
 
@@ -88,7 +88,17 @@ TRY_HINT = (
 class PromptsScreen(Screen[None]):
     """Prompt versions, editor + live preview, playground and comparison."""
 
+    PALETTE = (
+        PaletteCommand("prompts: new", "Start a new prompt in the editor", "new_prompt"),
+        PaletteCommand("prompts: save", "Save the draft as a new prompt version", "save"),
+        PaletteCommand("prompts: try", "Try the draft on N problems with a model", "try_draft"),
+        PaletteCommand(
+            "prompts: next problem", "Preview the draft on the next problem", "next_problem"
+        ),
+    )
     CSS_PATH = "prompts.tcss"
+    #: calls finished and calls planned in the running Try
+    try_progress: var[tuple[int, int]] = var((0, 0), init=False)
     BINDINGS = [
         Binding("ctrl+s", "save", "Save version", id="prompts.save"),
         Binding("ctrl+r", "try_draft", "Try", id="prompts.try"),
@@ -100,68 +110,48 @@ class PromptsScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.version: PromptVersion | None = None
-        self.library: list[LibraryProblem] = []
+        self.library: list[StepProblem] = []
         self.problem_pos = 0
         self.results: dict[int, list[PreviewResult]] = {}  # version id -> last Try
-        self.try_rows: dict[str, PreviewResult] = {}  # try-table row key -> result
         self.try_running = False
         self.try_label = ""
-        self.try_progress = (0, 0)  # calls finished, calls planned
         self.try_started = 0.0
         self.last_error: str | None = None
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="prompts-body"):
             with Vertical(id="prompts-side"):
-                yield Tree[tuple[str, Any]]("prompts", id="prompt-tree")
+                yield PromptTree("prompts", id="prompt-tree")
             with TabbedContent(id="prompts-tabs", initial="tab-edit"):
-                with TabPane("Edit", id="tab-edit"), Horizontal():
-                    yield TextArea(
-                        "",
-                        id="editor",
-                        language=editor_language(),
-                        show_line_numbers=True,
-                        tab_behavior="indent",
-                    )
-                    with Vertical(id="preview-pane"):
-                        yield Static("", id="preview-problem")
-                        yield Static("", id="preview-error")
-                        with VerticalScroll(id="preview-scroll"):
-                            yield Static("", id="preview")
+                with TabPane("Edit", id="tab-edit"):
+                    yield PromptEditorPane()
                 with TabPane("Try", id="tab-try"):
-                    with Horizontal(id="try-controls"):
-                        yield Label("model")
-                        yield Input(id="try-model")
-                        yield Label("N")
-                        yield Input("3", id="try-n", type="integer")
-                        yield Label("set")
-                        yield Input(placeholder="problem set (blank: library)", id="try-set")
-                        yield Button("Try", id="try-run", variant="primary")
-                    yield Static("", id="try-status")
-                    yield DataTable(id="try-table", cursor_type="row", zebra_stripes=True)
-                    yield StepDiff(id="try-diff")
+                    yield TryPane(id="try-pane")
                 with TabPane("Compare", id="tab-compare"):
                     yield VersionCompare(self.results_for, id="compare")
         yield Footer()
 
+    @property
+    def edit_pane(self) -> PromptEditorPane:
+        return self.query_one(PromptEditorPane)
+
+    @property
+    def try_pane(self) -> TryPane:
+        return self.query_one(TryPane)
+
     def on_mount(self) -> None:
-        self.query_one("#try-model", Input).value = self.wb.settings.default_model
-        table = self.query_one("#try-table", DataTable)
-        table.add_columns(
-            "version", "problem", "step", "error type", "flags", "tokens", "cost", "ms"
-        )
-        seed_defaults(self.wb.store)
+        self.query_one("#try-model", Input).value = self.workspace.settings.default_model
+        seed_defaults(self.workspace.store)
         self.library = self._load_library()
-        self.query_one("#try-diff", StepDiff).clear(TRY_HINT)
         # a local model call can take a minute: tick the elapsed time so a Try looks alive
         self.set_interval(1.0, self._show_try_progress)
         self.refresh_tree()
-        first = versions(self.wb.store, "perturb-step")
+        first = versions(self.workspace.store, "perturb-step")
         if first:
             self.load_version(first[-1])
 
@@ -172,30 +162,14 @@ class PromptsScreen(Screen[None]):
 
     # -- library and versions ------------------------------------------------------
 
-    def _load_library(self, problem_set: str = "") -> list[LibraryProblem]:
+    def _load_library(self, problem_set: str = "") -> list[StepProblem]:
         """Problems to preview and try: a named problem set, or the library by id."""
-        if problem_set:
-            rows = self.wb.store.query(
-                "SELECT p.id, p.question, p.answer, p.steps FROM problem_set_members m "
-                "JOIN problem_sets s ON s.id = m.set_id JOIN problems p ON p.id = m.problem_id "
-                "WHERE s.name=? AND p.n_steps >= 2 ORDER BY m.position LIMIT ?",
-                (problem_set, MAX_LIBRARY_PROBLEMS),
-            )
-        else:
-            rows = self.wb.store.query(
-                "SELECT id, question, answer, steps FROM problems WHERE n_steps >= 2 "
-                "ORDER BY id LIMIT ?",
-                (MAX_LIBRARY_PROBLEMS,),
-            )
-        return [
-            LibraryProblem(r["id"], r["question"], r["answer"], tuple(loads(r["steps"], [])))
-            for r in rows
-        ]
+        return step_problems(self.workspace.store, problem_set, limit=MAX_LIBRARY_PROBLEMS)
 
     @on(Input.Submitted, "#try-set")
     def _set_submitted(self, event: Input.Submitted) -> None:
         name = event.value.strip()
-        if name and not self.wb.store.scalar("SELECT 1 FROM problem_sets WHERE name=?", (name,)):
+        if name and not problem_set_exists(self.workspace.store, name):
             self.notify(f"no problem set named '{name}'", severity="error")
             return
         self.library = self._load_library(name)
@@ -204,23 +178,11 @@ class PromptsScreen(Screen[None]):
         self.notify(f"{len(self.library)} problem(s) with steps in {name or 'the library'}")
 
     def refresh_tree(self) -> None:
-        tree = self.query_one("#prompt-tree", Tree)
-        tree.clear()
-        tree.root.expand()
-        tree.show_root = False
-        for info in list_prompts(self.wb.store):
-            rates = version_pass_rates(self.wb.store, info.name)
-            node = tree.root.add(
-                f"{info.name} [{info.purpose}]", data=("prompt", info.name), expand=True
-            )
-            for v in reversed(versions(self.wb.store, info.name)):
-                label = f"v{v.id} {v.created_at[5:16].replace('T', ' ')}"
-                if v.id in rates:
-                    ok, total = rates[v.id]
-                    label += f" {100 * ok / total:.0f}%"
-                if v.note:
-                    label += f" · {v.note}"
-                node.add_leaf(label, data=("version", v.id))
+        store = self.workspace.store
+        self.query_one(PromptTree).show(
+            PromptEntry(info, versions(store, info.name), version_pass_rates(store, info.name))
+            for info in list_prompts(store)
+        )
 
     @on(Tree.NodeSelected, "#prompt-tree")
     def _node_selected(self, event: Tree.NodeSelected[tuple[str, Any]]) -> None:
@@ -229,23 +191,22 @@ class PromptsScreen(Screen[None]):
             return
         kind, value = data
         if kind == "version":
-            self.load_version(get_version(self.wb.store, int(value)))
+            self.load_version(get_version(self.workspace.store, int(value)))
         else:
-            found = versions(self.wb.store, str(value))
+            found = versions(self.workspace.store, str(value))
             if found:
                 self.load_version(found[-1])
 
     def load_version(self, version: PromptVersion) -> None:
         self.version = version
-        self.query_one("#editor", TextArea).load_text(version.body)
-        self.query_one("#editor", TextArea).border_title = f"{version.label} · {version.note}"
+        self.edit_pane.load(version.body, f"{version.label} · {version.note}")
         self.refresh_preview()
         self.refresh_compare_choices()
 
     # -- live preview ---------------------------------------------------------------
 
     @property
-    def preview_problem(self) -> LibraryProblem | None:
+    def preview_problem(self) -> StepProblem | None:
         if not self.library:
             return None
         return self.library[self.problem_pos % len(self.library)]
@@ -256,38 +217,35 @@ class PromptsScreen(Screen[None]):
 
     def draft_template(self) -> PromptTemplate:
         origin = self.version.label if self.version else "draft"
-        return parse_template(self.query_one("#editor", TextArea).text, origin=origin)
+        return parse_template(self.edit_pane.editor.text, origin=origin)
 
     def refresh_preview(self) -> None:
         problem = self.preview_problem
-        header = self.query_one("#preview-problem", Static)
+        preview = self.edit_pane.preview
         if problem is None:
-            header.update(
+            preview.show_problem(
                 "No problems with steps yet, so nothing to preview: "
                 "import some in Problems (1, then i)."
             )
         else:
             pos = self.problem_pos % len(self.library) + 1
-            header.update(f"problem {pos}/{len(self.library)}: {problem.id}  (ctrl+n next)")
+            preview.show_problem(f"problem {pos}/{len(self.library)}: {problem.id}  (ctrl+n next)")
         try:
             template = self.draft_template()
             if problem is None:  # check the template, but "missing question" is not its fault
                 self.show_error(None)
-                self.query_one("#preview", Static).update("")
+                preview.show_rendered("")
                 return
             rendered = template.render(**preview_variables(template, problem))
         except WorkbenchError as exc:
             self.show_error(str(exc))
             return
         self.show_error(None)
-        self.query_one("#preview", Static).update(rendered_content(rendered))
+        preview.show_rendered(rendered_content(rendered))
 
     def show_error(self, error: str | None) -> None:
         self.last_error = error
-        box = self.query_one("#preview-error", Static)
-        box.update(Content.from_markup("[$text-error]⚠ $e[/]", e=error) if error else "")
-        box.display = error is not None
-        self.query_one("#editor", TextArea).set_class(error is not None, "-invalid")
+        self.edit_pane.show_error(error)
 
     def action_next_problem(self) -> None:
         self.problem_pos += 1
@@ -297,19 +255,21 @@ class PromptsScreen(Screen[None]):
 
     def save_draft(self, note: str) -> PromptVersion | None:
         """Record the editor text as a version; errors are notified, not raised."""
-        text = self.query_one("#editor", TextArea).text
+        text = self.edit_pane.editor.text
         try:
             template = parse_template(text, origin="draft")
             parent = (
                 self.version.id if self.version and self.version.name == template.name else None
             )
-            vid = save_version(self.wb.store, template.name, text, note=note, parent_id=parent)
+            vid = save_version(
+                self.workspace.store, template.name, text, note=note, parent_id=parent
+            )
         except WorkbenchError as exc:
             self.notify(str(exc), title="Not saved", severity="error")
             return None
-        version = get_version(self.wb.store, vid)
+        version = get_version(self.workspace.store, vid)
         self.version = version
-        self.query_one("#editor", TextArea).border_title = f"{version.label} · {version.note}"
+        self.edit_pane.editor.border_title = f"{version.label} · {version.note}"
         self.refresh_tree()
         self.refresh_compare_choices()
         return version
@@ -330,6 +290,14 @@ class PromptsScreen(Screen[None]):
             TextInputDialog("Save version", "Note for this version:", placeholder="what changed"),
             done,
         )
+
+    def action_new_prompt(self) -> None:
+        """A fresh draft in the editor; saving it (ctrl+s) records the prompt's first version."""
+        self.version = None
+        self.edit_pane.load(NEW_PROMPT, "new prompt · draft")
+        self.query_one("#prompts-tabs", TabbedContent).active = "tab-edit"
+        self.edit_pane.editor.focus()
+        self.refresh_preview()
 
     # -- trying ------------------------------------------------------------------------
 
@@ -360,11 +328,14 @@ class PromptsScreen(Screen[None]):
         version = self.save_draft("tried in playground")
         if version is None:
             return
-        model = self.query_one("#try-model", Input).value.strip() or self.wb.settings.default_model
+        model = (
+            self.query_one("#try-model", Input).value.strip()
+            or self.workspace.settings.default_model
+        )
         self.try_running = True
         self.try_label = f"{version.label} with {model}"
-        self.try_progress = (0, len(problems))
         self.try_started = time.monotonic()
+        self.try_progress = (0, len(problems))
         self.query_one("#prompts-tabs", TabbedContent).active = "tab-try"
         self._show_try_progress()
         self.run_try(version.id, model, problems)
@@ -393,10 +364,10 @@ class PromptsScreen(Screen[None]):
             problems=ProblemSelection(ids=tuple(problem_ids)),
             seed=PREVIEW_SEED,
         )
-        store = self.wb.store
+        store = self.workspace.store
         try:
             run_id = await run_experiment(
-                store, self.wb.providers, self.wb.settings, config, on_event=on_event
+                store, self.workspace.providers, self.workspace.settings, config, on_event=on_event
             )
             self.post_message(TryFinished(version_id, run_id, final_results(store, run_id)))
         except WorkbenchError as exc:
@@ -406,6 +377,8 @@ class PromptsScreen(Screen[None]):
 
     def on_try_progress(self, message: TryProgress) -> None:
         self.try_progress = (message.done, message.total)
+
+    def watch_try_progress(self) -> None:
         self._show_try_progress()
 
     def _show_try_progress(self) -> None:
@@ -413,14 +386,14 @@ class PromptsScreen(Screen[None]):
             return
         done, total = self.try_progress
         elapsed = int(time.monotonic() - self.try_started)
-        self.query_one("#try-status", Static).update(
+        self.try_pane.show_status(
             f"trying {self.try_label}… {done}/{total} calls finished · "
             f"{elapsed // 60}:{elapsed % 60:02d} elapsed"
         )
 
     def on_try_failed(self, message: TryFailed) -> None:
         self.try_running = False
-        self.query_one("#try-status", Static).update(
+        self.try_pane.show_status(
             Content.from_markup("[$text-error]Try failed: $e[/]", e=message.error)
         )
         self.notify(message.error, title="Try failed", severity="error")
@@ -428,43 +401,16 @@ class PromptsScreen(Screen[None]):
     def on_try_finished(self, message: TryFinished) -> None:
         self.try_running = False
         self.results[message.version_id] = message.results
-        version = get_version(self.wb.store, message.version_id)
+        version = get_version(self.workspace.store, message.version_id)
         totals_cost = [r.cost_usd for r in message.results]
         cost = None if any(c is None for c in totals_cost) else sum(c or 0.0 for c in totals_cost)
-        self.query_one("#try-status", Static).update(
+        self.try_pane.show_status(
             f"{version.label} run {message.run_id}: {pass_rate_text(message.results)} · "
             f"cost {cost_text(cost)}"
         )
-        table = self.query_one("#try-table", DataTable)
-        for r in message.results:
-            self.try_rows[f"{message.run_id}:{r.problem_id}"] = r
-            table.add_row(
-                f"v{version.id}",
-                short_id(r.problem_id),
-                "-" if r.step_index is None else str(r.step_index + 1),
-                r.error_type or "-",
-                ", ".join(r.flags) or ("error" if r.status == "error" else "ok"),
-                f"{r.input_tokens}/{r.output_tokens}",
-                cost_text(r.cost_usd),
-                f"{r.latency_ms:.0f}",
-                key=f"{message.run_id}:{r.problem_id}",
-            )
-        if message.results:
-            table.move_cursor(row=table.row_count - len(message.results))
-            self._show_try_row(message.results[0])
+        self.try_pane.add_results(version.id, message.run_id, message.results)
         self.refresh_tree()
         self.refresh_compare_choices()
-
-    @on(DataTable.RowHighlighted, "#try-table")
-    def _try_row(self, event: DataTable.RowHighlighted) -> None:
-        result = self.try_rows.get(str(event.row_key.value))
-        if result is not None:
-            self._show_try_row(result)
-
-    def _show_try_row(self, result: PreviewResult) -> None:
-        self.query_one("#try-diff", StepDiff).show(
-            result.original_step or "", result.perturbed_step, note=result_note(result)
-        )
 
     # -- comparing ------------------------------------------------------------------------
 
@@ -473,13 +419,13 @@ class PromptsScreen(Screen[None]):
         if self.version is None:
             return
         name = self.version.name
-        ids = set(version_pass_rates(self.wb.store, name))
-        ids |= {v for v in self.results if get_version(self.wb.store, v).name == name}
+        ids = set(version_pass_rates(self.workspace.store, name))
+        ids |= {v for v in self.results if get_version(self.workspace.store, v).name == name}
         self.query_one(VersionCompare).set_choices([(f"{name}@{v}", v) for v in sorted(ids)])
 
     def results_for(self, version_id: int) -> list[PreviewResult]:
         if version_id not in self.results:
-            self.results[version_id] = latest_results(self.wb.store, version_id)
+            self.results[version_id] = latest_results(self.workspace.store, version_id)
         return self.results[version_id]
 
     # -- navigation -----------------------------------------------------------------------
@@ -493,16 +439,3 @@ class PromptsScreen(Screen[None]):
 
     def action_focus_list(self) -> None:
         self.query_one("#prompt-tree", Tree).focus()
-
-
-register_command(
-    "prompts: save", "Save the draft as a new prompt version", mode_action("prompts", "save")
-)
-register_command(
-    "prompts: try", "Try the draft on N problems with a model", mode_action("prompts", "try_draft")
-)
-register_command(
-    "prompts: next problem",
-    "Preview the draft on the next problem",
-    mode_action("prompts", "next_problem"),
-)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 import typing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -31,10 +31,10 @@ from workbench.core.experiments.estimate import (
 )
 from workbench.core.experiments.kinds import experiment_kinds
 from workbench.core.experiments.runner import load_experiment_config
+from workbench.core.views.problems import problem_set_names
 from workbench.tui.dialogs import ConfirmDialog
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.live_runs import LaunchRequest
+from workbench.tui.workspace import Workspace, workspace_of
 
 #: form role -> config fields that take it, in order of preference
 ROLE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -47,31 +47,19 @@ SAMPLE_FIELDS = ("samples", "n_samples", "k", "n")
 ALL_PROBLEMS = "__all__"
 
 
-@dataclass(frozen=True)
-class LaunchRequest:
-    config: Any  # a validated ExperimentConfig subclass
-    model_refs: tuple[str, ...]
-    estimate: Estimate | None
-
-
+@dataclass
 class PlanReady(Message):
-    def __init__(
-        self,
-        token: int,
-        config: Any,
-        refs: tuple[str, ...],
-        estimate: Estimate,
-        problems: list[str],
-    ) -> None:
-        super().__init__()
-        self.token, self.config, self.refs = token, config, refs
-        self.estimate, self.problems = estimate, problems
+    token: int
+    config: Any
+    refs: tuple[str, ...]
+    estimate: Estimate
+    problems: list[str]
 
 
+@dataclass
 class PlanFailed(Message):
-    def __init__(self, token: int, error: str) -> None:
-        super().__init__()
-        self.token, self.error = token, error
+    token: int
+    error: str
 
 
 def _is_sequence(annotation: Any) -> bool:
@@ -162,17 +150,17 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
         self._parked: dict[str, str] = {}  # role -> model typed before its field was disabled
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     def _row(self, label: str, widget: Any) -> Horizontal:
         return Horizontal(Label(label, classes="builder-label"), widget, classes="builder-row")
 
     def compose(self) -> ComposeResult:
-        sets = self.wb.store.query("SELECT name FROM problem_sets ORDER BY name")
-        set_options = [("all problems", ALL_PROBLEMS)] + [(r["name"], r["name"]) for r in sets]
+        sets = problem_set_names(self.workspace.store)
+        set_options = [("all problems", ALL_PROBLEMS)] + [(name, name) for name in sets]
         kinds = sorted(self.kinds)
-        default_model = self.wb.settings.default_model
+        default_model = self.workspace.settings.default_model
         with Vertical(classes="dialog-box builder-box") as box:
             box.border_title = "New run"
             with VerticalScroll(id="builder-form", can_focus=False):
@@ -190,7 +178,7 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
                     "problem set",
                     Select(
                         set_options,
-                        value=sets[0]["name"] if sets else ALL_PROBLEMS,
+                        value=sets[0] if sets else ALL_PROBLEMS,
                         allow_blank=False,
                         id="b-set",
                     ),
@@ -262,7 +250,7 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
                 # an unused role showing a model reads as if that model will be called
                 self._parked[role], box.value = box.value, ""
             elif used is not None and box.disabled and not box.value:
-                box.value = self._parked.pop(role, self.wb.settings.default_model)
+                box.value = self._parked.pop(role, self.workspace.settings.default_model)
             box.disabled = used is None
             box.placeholder = "" if used else f"not used by {kind}"
             box.tooltip = f"config field: {used}" if used else f"not used by {kind}"
@@ -305,12 +293,12 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
         from workbench.core.engine.pricing import PriceTable
         from workbench.core.providers.registry import ProviderRegistry
 
-        settings = self.wb.settings
+        settings = self.workspace.settings
         try:
             data, refs = build_config_data(cls, form)
             config = validate_config(data)
             problems = ProviderRegistry(settings).check_ready(list(refs))
-            store = self.wb.store.reopen()
+            store = self.workspace.store.reopen()
             try:
                 items, pending = plan_experiment(store, config)
                 projected, pending = project_pending(config, items, pending)
@@ -367,9 +355,9 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
                 f"{n:,} request{'' if n == 1 else 's'}, ~{s.plan.input_tokens:,} in, {proj}, {cost}"
             )
         high = est.cost_high or 0.0
-        if high > self.wb.settings.confirm_above_usd:
+        if high > self.workspace.settings.confirm_above_usd:
             lines.append(
-                f"above ${self.wb.settings.confirm_above_usd:,.2f}: launch asks to confirm"
+                f"above ${self.workspace.settings.confirm_above_usd:,.2f}: launch asks to confirm"
             )
         self.query_one("#builder-estimate", Static).update("\n".join(lines))
         problems = "\n".join(f"missing: {p}" for p in message.problems)
@@ -386,7 +374,7 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
             return
         request = LaunchRequest(plan.config, plan.refs, plan.estimate)
         high = plan.estimate.cost_high or 0.0
-        threshold = self.wb.settings.confirm_above_usd
+        threshold = self.workspace.settings.confirm_above_usd
         if high <= threshold:
             self.dismiss(request)
             return

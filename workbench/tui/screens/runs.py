@@ -7,19 +7,22 @@ monitor screens are views onto it.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.signal import Signal
 from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.views.runs import RunRow, list_runs, run_headline
+from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import ConfirmDialog
 from workbench.tui.live_runs import (
+    LaunchRequest,
+    LaunchRun,
     LiveRun,
     RunEnded,
     RunEngineReady,
@@ -27,13 +30,9 @@ from workbench.tui.live_runs import (
     RunStatsUpdated,
     execute_run,
 )
-from workbench.tui.palette import mode_action, register_command
-from workbench.tui.screens.monitor import MonitorScreen
-from workbench.tui.screens.run_builder import LaunchRequest, RunBuilderScreen
+from workbench.tui.messages import OpenRun, OpenRunBuilder
 from workbench.tui.widgets.meters import fmt_duration, fmt_usd
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.workspace import Workspace, workspace_of
 
 COLUMNS = ("id", "name", "kind", "status", "cost", "duration", "samples", "headline")
 
@@ -58,7 +57,12 @@ def model_refs(config: Any) -> tuple[str, ...]:
 class RunsScreen(Screen[None]):
     """Every run with its status, cost, duration and headline; n launches a new one."""
 
-    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    PALETTE = (
+        PaletteCommand("runs: new", "Build and launch a run", "new_run"),
+        PaletteCommand("runs: watch", "Watch the selected run", "watch"),
+        PaletteCommand("runs: resume", "Continue the selected stopped run", "resume"),
+    )
+    CSS_PATH = "runs.tcss"
     BINDINGS = [
         Binding("n", "new_run", "New run", id="runs.new"),
         Binding("enter,w", "watch", "Watch", id="runs.watch"),
@@ -69,14 +73,17 @@ class RunsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.live: dict[int, LiveRun] = {}
         self._headlines: dict[tuple[int, str], str] = {}
         self._rows: list[RunRow] = []
-        self._watchers: list[MonitorScreen] = []  # open monitors, wherever they are stacked
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
+
+    @property
+    def live(self) -> dict[int, LiveRun]:
+        """Runs started in this app (the monitors read them too)."""
+        return self.workspace.live_runs
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -106,9 +113,9 @@ class RunsScreen(Screen[None]):
     def _headline(self, row: RunRow) -> str:
         key = (row.id, row.status)
         if row.active:  # changes as samples land; cheap enough at 1 Hz for one run
-            return run_headline(self.wb.store, row.id, row.kind)
+            return run_headline(self.workspace.store, row.id, row.kind)
         if key not in self._headlines:
-            self._headlines[key] = run_headline(self.wb.store, row.id, row.kind)
+            self._headlines[key] = run_headline(self.workspace.store, row.id, row.kind)
         return self._headlines[key]
 
     def _cells(self, row: RunRow) -> tuple[str, ...]:
@@ -132,7 +139,7 @@ class RunsScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         table = self.query_one("#runs-table", DataTable)
-        self._rows = list_runs(self.wb.store)
+        self._rows = list_runs(self.workspace.store)
         selected = self.selected_run_id()
         wanted = [str(r.id) for r in self._rows]
         if [k.value for k in table.rows] != wanted:
@@ -171,11 +178,11 @@ class RunsScreen(Screen[None]):
     # -- actions -------------------------------------------------------------------
 
     def action_new_run(self) -> None:
-        def done(request: LaunchRequest | None) -> None:
-            if request is not None:
-                self.launch(request)
+        self.post_message(OpenRunBuilder())
 
-        self.app.push_screen(RunBuilderScreen(), done)
+    @on(LaunchRun)
+    def _launch_requested(self, message: LaunchRun) -> None:
+        self.launch(message.request)
 
     @on(DataTable.RowSelected, "#runs-table")
     def _row_chosen(self) -> None:
@@ -188,19 +195,12 @@ class RunsScreen(Screen[None]):
             self.watch_run(run_id)
 
     def watch_run(self, run_id: int) -> None:
-        monitor = MonitorScreen(run_id, self.live.get(run_id))
-        self._watchers.append(monitor)
-        self.app.push_screen(monitor)
+        self.post_message(OpenRun(run_id, "monitor"))
 
-    async def action_traces(self) -> None:
-        from workbench.tui.screens.traces import TracesScreen
-
+    def action_traces(self) -> None:
         run_id = self.selected_run_id()
-        if run_id is None:
-            return
-        await self.app.switch_mode("traces")
-        if isinstance(self.app.screen, TracesScreen):
-            self.app.screen.open_run(run_id)
+        if run_id is not None:
+            self.post_message(OpenRun(run_id, "traces"))
 
     def action_resume(self) -> None:
         """Continue the selected run: only items without a finished sample are sent."""
@@ -215,7 +215,7 @@ class RunsScreen(Screen[None]):
             self.notify(f"run {row.id} is done: nothing to resume", timeout=3)
             return
         try:
-            config = resumable_config(self.wb.store, row.id)
+            config = resumable_config(self.workspace.store, row.id)
         except WorkbenchError as exc:
             self.notify(str(exc), title="Cannot resume", severity="error")
             return
@@ -242,9 +242,9 @@ class RunsScreen(Screen[None]):
     # -- launching -------------------------------------------------------------------
 
     def launch(self, request: LaunchRequest) -> int:
-        """Create the run, start its worker, and open its monitor."""
+        """Make the run, start its worker, and open its monitor."""
         config = request.config
-        run_id = self.wb.store.create_run(
+        run_id = self.workspace.store.create_run(
             config.name or config.kind,
             config.kind,
             config.model_dump(mode="json"),
@@ -254,8 +254,8 @@ class RunsScreen(Screen[None]):
 
     def start(self, run_id: int, config: Any, refs: tuple[str, ...]) -> int:
         """Run ``config`` as ``run_id`` in a worker (a new run or a resumed one); watch it."""
-        self.live[run_id] = LiveRun(run_id, refs)
-        store, settings = self.wb.store, self.wb.settings
+        self.live[run_id] = LiveRun(run_id, refs, Signal(self, f"run-{run_id}"))
+        store, settings = self.workspace.store, self.workspace.settings
 
         def body() -> None:
             execute_run(store, settings, config, run_id, self.post_message)
@@ -272,10 +272,6 @@ class RunsScreen(Screen[None]):
         self.watch_run(run_id)
         return run_id
 
-    def _monitors(self, run_id: int) -> list[MonitorScreen]:
-        self._watchers = [m for m in self._watchers if m.is_attached]
-        return [m for m in self._watchers if m.run_id == run_id]
-
     @on(RunEngineReady)
     def _engine_ready(self, message: RunEngineReady) -> None:
         live = self.live.get(message.run_id)
@@ -290,8 +286,7 @@ class RunsScreen(Screen[None]):
         live.stats = message.stats
         if live.status == "running" and message.stats.paused:
             live.status = "paused"
-        for monitor in self._monitors(message.run_id):
-            monitor.show_stats(message.stats, live.status)
+        live.changed.publish(live)
 
     @on(RunLimitChanged)
     def _limit(self, message: RunLimitChanged) -> None:
@@ -305,14 +300,8 @@ class RunsScreen(Screen[None]):
         if live is not None:
             live.status = message.status
             live.error = message.error
-        for monitor in self._monitors(message.run_id):
-            monitor.run_ended(message.status, message.error)
+            live.changed.publish(live)
         severity: Any = "information" if message.status == "done" else "warning"
         tail = f": {message.error}" if message.error else ""
         self.notify(f"run {message.run_id} {message.status}{tail}", severity=severity)
         self.action_refresh()
-
-
-register_command("runs: new", "Build and launch a run", mode_action("runs", "new_run"))
-register_command("runs: watch", "Watch the selected run", mode_action("runs", "watch"))
-register_command("runs: resume", "Continue the selected stopped run", mode_action("runs", "resume"))

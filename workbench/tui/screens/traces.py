@@ -8,14 +8,14 @@ indexed query); each move loads one sample by primary key on the UI thread
 from __future__ import annotations
 
 from array import array
-from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from dataclasses import dataclass, replace
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -30,48 +30,44 @@ from workbench.core.views.traces import (
     load_trace,
     trace_index,
 )
+from workbench.core.views.workspace import latest_run_id
+from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import choose_run
 from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
 from workbench.tui.widgets import trace_render
-
-if TYPE_CHECKING:
-    from workbench.tui.app import WorkbenchApp
+from workbench.tui.workspace import Workspace, workspace_of
 
 _EMPTY_CHOICES = FilterChoices((), (), (), (), (), ())
 
 
+@dataclass
 class TraceIndexLoaded(Message):
     """The worker finished listing a run's traces under a filter."""
 
-    def __init__(
-        self,
-        run_id: int,
-        flt: TraceFilter,
-        index: TraceIndex,
-        choices: FilterChoices | None,
-        keep_sample: int | None,
-    ) -> None:
-        super().__init__()
-        self.run_id, self.flt, self.index = run_id, flt, index
-        self.choices, self.keep_sample = choices, keep_sample
+    run_id: int
+    flt: TraceFilter
+    index: TraceIndex
+    choices: FilterChoices | None
+    keep_sample: int | None
 
 
+@dataclass
 class FilterChoicesLoaded(Message):
-    def __init__(self, run_id: int, choices: FilterChoices) -> None:
-        super().__init__()
-        self.run_id, self.choices = run_id, choices
+    run_id: int
+    choices: FilterChoices
 
 
+@dataclass
 class TraceIndexFailed(Message):
-    def __init__(self, run_id: int, error: str) -> None:
-        super().__init__()
-        self.run_id, self.error = run_id, error
+    run_id: int
+    error: str
 
 
 class TracesScreen(Screen[None]):
     """j/k samples, n/p problems, f filter, / search, l label, y copy."""
 
-    CSS_PATH = Path(__file__).with_suffix(".tcss")
+    PALETTE = (PaletteCommand("traces: open latest", "Step through the latest run", "open_latest"),)
+    CSS_PATH = "traces.tcss"
     BINDINGS = [
         Binding("j,down", "step(1)", "Next", id="traces.next"),
         Binding("k,up", "step(-1)", "Prev", id="traces.previous"),
@@ -87,19 +83,21 @@ class TracesScreen(Screen[None]):
         Binding("end,G", "jump(-1)", "Last", id="traces.last", show=False),
     ]
 
+    #: the sample on show, as an index into ``self.index``; every assignment redraws it
+    position: var[int] = var(0, init=False, always_update=True)
+
     def __init__(self) -> None:
         super().__init__()
         self.run_id: int | None = None
         self.flt = TraceFilter()
         self.index = TraceIndex(array("q"), array("q"))
         self.choices = _EMPTY_CHOICES
-        self.position = 0
         self.view: TraceView | None = None
         self.loading = False
 
     @property
-    def wb(self) -> WorkbenchApp:
-        return cast("WorkbenchApp", self.app)
+    def workspace(self) -> Workspace:
+        return workspace_of(self)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -138,11 +136,11 @@ class TracesScreen(Screen[None]):
         self._load(run_id, self.flt, with_choices=True, keep_sample=None)
 
     def action_open_latest(self) -> None:
-        latest = self.wb.store.scalar("SELECT MAX(id) FROM runs")
+        latest = latest_run_id(self.workspace.store)
         if latest is None:
             self._show_empty("No runs yet.  Start one from Runs (3), then come back here.")
             return
-        self.open_run(int(latest))
+        self.open_run(latest)
 
     def _load(
         self, run_id: int, flt: TraceFilter, *, with_choices: bool, keep_sample: int | None
@@ -156,7 +154,7 @@ class TracesScreen(Screen[None]):
         self, run_id: int, flt: TraceFilter, with_choices: bool, keep_sample: int | None
     ) -> None:
         try:
-            store = self.wb.store.reopen()
+            store = self.workspace.store.reopen()
             try:
                 index = trace_index(store, run_id, flt)
                 self.post_message(TraceIndexLoaded(run_id, flt, index, None, keep_sample))
@@ -210,13 +208,20 @@ class TracesScreen(Screen[None]):
 
     def _show(self, position: int) -> None:
         if not len(self.index):
-            self.position = 0
+            self.set_reactive(TracesScreen.position, 0)
             note = "" if self.flt == TraceFilter() else "  Press c to clear the filter."
             self._show_empty(f"No samples match ({self.flt.describe()}).{note}")
             return
-        self.position = max(0, min(position, len(self.index) - 1))
+        self.position = position  # drawn by watch_position, even when it stays the same
+
+    def validate_position(self, position: int) -> int:
+        return max(0, min(position, len(self.index) - 1))
+
+    def watch_position(self) -> None:
+        if not len(self.index):
+            return
         try:
-            view = load_trace(self.wb.store, self.index.ids[self.position])
+            view = load_trace(self.workspace.store, self.index.ids[self.position])
         except StoreError as exc:
             self._show_empty(str(exc))
             return
@@ -285,8 +290,6 @@ class TracesScreen(Screen[None]):
 
         def done(text: str | None) -> None:
             if text is not None:
-                from dataclasses import replace
-
                 self._refilter(replace(self.flt, text=text or None))
 
         self.app.push_screen(
@@ -307,10 +310,8 @@ class TracesScreen(Screen[None]):
             if result is None:
                 return
             label, note = result
-            add_label(self.wb.store, view.sample_id, label, note)
+            add_label(self.workspace.store, view.sample_id, label, note)
             if label not in self.choices.labels:
-                from dataclasses import replace
-
                 self.choices = replace(self.choices, labels=(*self.choices.labels, label))
             self.notify(f"labelled sample {view.sample_id}: {label}", timeout=2)
             self._show(self.position)
@@ -323,4 +324,4 @@ class TracesScreen(Screen[None]):
             self.notify(f"copied sample {self.view.sample_id}", timeout=2)
 
     def action_choose_run(self) -> None:
-        choose_run(self, self.wb.store, "Open run", self.run_id, self.open_run)
+        choose_run(self, self.workspace.store, "Open run", self.run_id, self.open_run)

@@ -13,49 +13,43 @@ from workbench.core.engine.pricing import format_usd
 from workbench.core.experiments.playground import PreviewResult
 from workbench.core.perturb.plan import perturb_variables, plan_perturbation
 from workbench.core.prompts.templates import PromptTemplate, RenderedPrompt
+from workbench.core.views.problems import StepProblem
 
 PREVIEW_SEED = 0  # the preview and Try use the same plan for a problem
 MAX_LIBRARY_PROBLEMS = 200
 
 
-@dataclass(frozen=True)
-class LibraryProblem:
-    id: str
-    question: str
-    answer: str
-    steps: tuple[str, ...]
-
-
 # -- worker messages ---------------------------------------------------------------
 
 
+@dataclass
 class TryProgress(Message):
     """Items finished so far in the running Try (bursty: coalesced)."""
 
-    def __init__(self, done: int, total: int) -> None:
-        super().__init__()
-        self.done, self.total = done, total
+    done: int
+    total: int
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, TryProgress)
 
 
+@dataclass
 class TryFinished(Message):
-    def __init__(self, version_id: int, run_id: int, results: list[PreviewResult]) -> None:
-        super().__init__()
-        self.version_id, self.run_id, self.results = version_id, run_id, results
+    version_id: int
+    run_id: int
+    results: list[PreviewResult]
 
 
+@dataclass
 class TryFailed(Message):
-    def __init__(self, version_id: int, error: str) -> None:
-        super().__init__()
-        self.version_id, self.error = version_id, error
+    version_id: int
+    error: str
 
 
 # -- helpers -------------------------------------------------------------------------
 
 
-def preview_variables(template: PromptTemplate, problem: LibraryProblem | None) -> dict[str, Any]:
+def preview_variables(template: PromptTemplate, problem: StepProblem | None) -> dict[str, Any]:
     """Values for the template's declared variables drawn from ``problem``.
 
     Only declared names are passed, so a variable the pool cannot fill shows up

@@ -1,0 +1,115 @@
+"""Read models for the screens that show problems: selection pages, question heads,
+problem sets by name, problems with steps for the prompt preview.
+
+The Problems screen's view query can be interrupted from the UI thread while a worker
+runs it (``InterruptibleQuery``), so typing a search never queues full-table scans.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from workbench.core.library.problems import ProblemRow
+from workbench.core.store import Store, loads
+
+_LATEST = "FROM difficulty d WHERE d.problem_id=p.id ORDER BY d.updated_at DESC LIMIT 1"
+
+
+@dataclass(frozen=True)
+class QuestionHead:
+    """The start of a problem's question (raw text: LaTeX and all), for a one-line preview."""
+
+    id: str
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class StepProblem:
+    """A problem with reference steps, as the prompt preview and Try use it."""
+
+    id: str
+    question: str
+    answer: str
+    steps: tuple[str, ...]
+
+
+def problem_rows(store: Store, ids: Sequence[str]) -> list[ProblemRow]:
+    """Light rows for ``ids``, in the order given (unknown ids are left out)."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    sql = (
+        f"SELECT p.id, p.source, p.level, p.subject, p.n_steps, (SELECT solve_rate {_LATEST}), "
+        f"(SELECT bin {_LATEST}), p.dataset_id FROM problems p WHERE p.id IN ({marks})"
+    )
+    found = {row[0]: ProblemRow(*row) for row in store.conn.execute(sql, list(ids))}
+    return [found[pid] for pid in ids if pid in found]
+
+
+def question_heads(store: Store, ids: Sequence[str], chars: int) -> list[QuestionHead]:
+    """The first ``chars`` characters of each question in ``ids`` (any order)."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    sql = f"SELECT id, source, substr(question, 1, ?) FROM problems WHERE id IN ({marks})"
+    return [QuestionHead(*row) for row in store.conn.execute(sql, [chars, *ids])]
+
+
+def problem_set_exists(store: Store, name: str) -> bool:
+    return store.scalar("SELECT 1 FROM problem_sets WHERE name=?", (name,)) is not None
+
+
+def problem_set_names(store: Store) -> list[str]:
+    return [r["name"] for r in store.query("SELECT name FROM problem_sets ORDER BY name")]
+
+
+def step_problems(store: Store, problem_set: str = "", *, limit: int) -> list[StepProblem]:
+    """Problems with at least two steps: those of a named set in set order, or the
+    library's by id."""
+    if problem_set:
+        rows = store.query(
+            "SELECT p.id, p.question, p.answer, p.steps FROM problem_set_members m "
+            "JOIN problem_sets s ON s.id = m.set_id JOIN problems p ON p.id = m.problem_id "
+            "WHERE s.name=? AND p.n_steps >= 2 ORDER BY m.position LIMIT ?",
+            (problem_set, limit),
+        )
+    else:
+        rows = store.query(
+            "SELECT id, question, answer, steps FROM problems WHERE n_steps >= 2 "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        )
+    return [
+        StepProblem(r["id"], r["question"], r["answer"], tuple(loads(r["steps"], []))) for r in rows
+    ]
+
+
+class InterruptibleQuery:
+    """The one running view query, which a newer request may interrupt from another thread."""
+
+    def __init__(self) -> None:
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def running(self, store: Store) -> Iterator[Store]:
+        """Register ``store``'s connection as the running view query while the block runs."""
+        conn = store.conn
+        with self._lock:
+            self._conn = conn
+        try:
+            yield store
+        finally:
+            with self._lock:  # unregister before the connection closes
+                if self._conn is conn:
+                    self._conn = None
+
+    def interrupt(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.interrupt()  # sqlite3 allows this from another thread
