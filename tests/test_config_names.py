@@ -80,7 +80,7 @@ def test_new_names_are_the_attributes() -> None:
     ("config", "field"),
     [
         ({"kind": "methods", "model": "a:m", "solver": "a:m"}, "solver"),
-        ({"kind": "calibration", "models": ["a:m"], "solvers": ["a:m"]}, "models"),
+        ({"kind": "calibration", "models": ["a:m"], "solvers": ["a:m"]}, "solvers"),
         (
             {"kind": "recovery", "perturber": "a:p", "completer": "a:c", "k": 2, "samples": 2},
             "samples",

@@ -125,4 +125,4 @@ async def test_retry_failed_reruns_exactly_the_errored_items(tmp_path: Path) -> 
 def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[1] / "examples" / "calibration-local.toml"
     config = load_experiment_config(example)
-    assert config.kind == "calibration" and config.models == ("local:gemma-3-270m",)  # type: ignore[attr-defined]
+    assert config.kind == "calibration" and config.solvers == ("local:gemma-3-270m",)  # type: ignore[attr-defined]

@@ -36,7 +36,7 @@ def test_traces_become_a_graded_calibration_run(store: Store) -> None:
     run = store.get_run(result.run_id)
     assert (run["kind"], run["status"]) == ("calibration", "done")
     assert run["started_at"] and run["finished_at"]
-    assert run["config"]["models"] == ["gpt3:6b", "gpt3:175b"] and run["config"]["samples"] == 2
+    assert run["config"]["solvers"] == ["gpt3:6b", "gpt3:175b"] and run["config"]["samples"] == 2
     assert store.scalar("SELECT COUNT(*) FROM calls") == 0  # nothing was sent or paid for
     per_model = dict(
         store.conn.execute(

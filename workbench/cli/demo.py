@@ -20,7 +20,7 @@ DEMO_DB = "workbench.db"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="create a demo workspace (bundled samples) and open the TUI")
+    p = sub.add_parser("demo", help="set up a demo workspace (bundled samples) and open the TUI")
     p.add_argument("--dir", default="demo-workspace", help="workspace folder (created if missing)")
     p.add_argument(
         "--no-tui", action="store_true", help="prepare the workspace and exit (for scripts)"
@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
 
 
 def prepare_demo(folder: Path) -> list[str]:
-    """Create the workspace in ``folder``; return one line per thing done."""
+    """Set up the workspace in ``folder``; return one line per thing done."""
     folder.mkdir(parents=True, exist_ok=True)
     done: list[str] = []
     with open_store(folder / DEMO_DB) as store:
@@ -59,7 +59,7 @@ def _import_samples(store: Store) -> list[str]:
 
     if count_problems(store, ProblemFilter()):
         return []
-    from workbench.tui.screens.home import describe_import
+    from workbench.core.library import describe_import
 
     return [f"samples: {describe_import(import_samples(store))}"]
 

@@ -295,3 +295,9 @@ class Store:
 def open_store(path: str | Path | None = None) -> Store:
     """Open (creating and migrating if needed) the workspace database."""
     return Store(path or DEFAULT_DB)
+
+
+def like_pattern(text: str) -> str:
+    """A ``LIKE ? ESCAPE '\\'`` pattern matching ``text`` anywhere, its ``%`` and ``_`` literal."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -18,14 +18,15 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.library import describe_import, import_samples
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
 from workbench.tui.commands import PaletteCommand, WorkbenchCommands
 from workbench.tui.live_runs import LaunchRequest, LaunchRun
 from workbench.tui.messages import OpenRun, OpenRunBuilder, SamplesImported, WorkspaceChanged
 from workbench.tui.screens.help import HelpScreen
-from workbench.tui.screens.home import HomeScreen, describe_import
+from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.monitor import MonitorScreen
 from workbench.tui.screens.plots import PlotsScreen
 from workbench.tui.screens.problems import ProblemsScreen
@@ -165,11 +166,6 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="import-samples")
     def _import_samples(self) -> None:
-        try:
-            from workbench.core.library.datasets import import_samples
-        except ImportError:
-            self.post_message(SamplesImported("sample import is not available yet", ok=False))
-            return
         try:
             with self.workspace.thread_store() as store:
                 result = import_samples(store)

@@ -16,10 +16,11 @@ from typing import Any
 from textual.message import Message
 from textual.signal import Signal
 
-from workbench.core.engine.events import Event, LimitChanged, RunStats
+from workbench.core.engine import Event, LimitChanged, RunStats
 from workbench.core.experiments.estimate import Estimate
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
+from workbench.core.status import RunStatus
 from workbench.core.store import Store
 
 
@@ -53,7 +54,7 @@ class RunEngineReady(Message):
 @dataclass
 class RunEnded(Message):
     run_id: int
-    status: str
+    status: RunStatus
     error: str | None
 
 
@@ -80,7 +81,7 @@ class LiveRun:
     run_id: int
     model_refs: tuple[str, ...]
     changed: Signal[LiveRun]  # published after each change; monitors subscribe
-    status: str = "running"
+    status: RunStatus = RunStatus.RUNNING
     engine: Any = None
     stats: RunStats | None = None
     limits: dict[str, int] = field(default_factory=dict)
@@ -99,8 +100,8 @@ def execute_run(
     post: Callable[[Message], object],
 ) -> None:
     """Run ``config`` as ``run_id`` to the end (on a worker thread); report through ``post``."""
-    from workbench.core.engine.engine import Engine
-    from workbench.core.experiments.runner import run_experiment
+    from workbench.core.engine import Engine
+    from workbench.core.experiments import run_experiment
 
     def on_event(event: Event) -> None:
         if isinstance(event, RunStats):
@@ -125,13 +126,13 @@ def execute_run(
     try:
         asyncio.run(main())
     except Exception as exc:  # one line for the monitor; the store keeps what landed
-        post(RunEnded(run_id, "failed", str(exc)))
+        post(RunEnded(run_id, RunStatus.FAILED, str(exc)))
         return
     finally:
         db.close()
     status = store.reopen()
     try:
         final = status.get_run(run_id)
-        post(RunEnded(run_id, final["status"], final["error"]))
+        post(RunEnded(run_id, RunStatus(final["status"]), final["error"]))
     finally:
         status.close()

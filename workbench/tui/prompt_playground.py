@@ -9,10 +9,10 @@ from typing import Any
 from textual.content import Content
 from textual.message import Message
 
-from workbench.core.engine.pricing import format_usd
+from workbench.core.engine import format_usd
 from workbench.core.experiments.playground import PreviewResult
-from workbench.core.perturb.plan import perturb_variables, plan_perturbation
-from workbench.core.prompts.templates import PromptTemplate, RenderedPrompt
+from workbench.core.perturb import perturb_variables, plan_perturbation
+from workbench.core.prompts import PromptTemplate, RenderedPrompt
 from workbench.core.views.problems import StepProblem
 
 PREVIEW_SEED = 0  # the preview and Try use the same plan for a problem

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from textual.dom import DOMNode
 
-from workbench.core.providers.registry import ProviderRegistry
+from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
 from workbench.tui.live_runs import LiveRun

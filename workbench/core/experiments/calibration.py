@@ -30,9 +30,7 @@ SOLVER_ROLE = analysis.SOLVER_ROLE
 
 class CalibrationConfig(ExperimentConfig):
     kind: Literal["calibration"] = "calibration"
-    # the models that solve; ``solvers`` is the new name, but the field keeps its old one
-    # until the TUI run builder looks fields up by ``solvers`` (it matches declared names)
-    models: tuple[str, ...] = Field(min_length=1, validation_alias=renamed("models", "solvers"))
+    solvers: tuple[str, ...] = Field(min_length=1, validation_alias=renamed("solvers", "models"))
     samples: int = Field(default=5, ge=1, le=1000)  # N per problem per model
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int | None = Field(default=None, ge=1)  # None: the prompt's default
@@ -40,7 +38,7 @@ class CalibrationConfig(ExperimentConfig):
     bins: BinSettings | None = None  # None: the workspace's [bins]
     grade_timeout_s: float = Field(default=5.0, gt=0)
 
-    @field_validator("models")
+    @field_validator("solvers")
     @classmethod
     def _refs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for ref in v:
@@ -75,7 +73,7 @@ class CalibrationExperiment(Experiment):
         overrides: dict[str, Any] = {"temperature": c.temperature}
         if c.max_tokens is not None:
             overrides["max_tokens"] = c.max_tokens
-        models = [(ref, split_model_ref(ref)[1]) for ref in c.models]
+        models = [(ref, split_model_ref(ref)[1]) for ref in c.solvers]
         for problem in problems:
             name = c.prompt or problem.solve_prompt
             if name not in templates:

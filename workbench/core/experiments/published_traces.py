@@ -119,7 +119,7 @@ def run_config(traces: TraceSet) -> CalibrationConfig:
     first_fields = next(iter(traces.models.values()))
     return CalibrationConfig(
         name=traces.run_name,
-        models=tuple(traces.models),
+        solvers=tuple(traces.models),
         samples=len(first_fields),
         problems=ProblemSelection(dataset=traces.dataset),
         prompt_pins={},

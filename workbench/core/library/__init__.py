@@ -1,6 +1,6 @@
 """The problem library: import datasets, stepify solutions, select and page problems, name sets."""
 
-from workbench.core.library.datasets import import_dataset, import_samples
+from workbench.core.library.datasets import describe_import, import_dataset, import_samples
 from workbench.core.library.problems import (
     Problem,
     ProblemFilter,
@@ -16,6 +16,7 @@ __all__ = [
     "ProblemFilter",
     "ProblemSelection",
     "count_problems",
+    "describe_import",
     "get_problem",
     "import_dataset",
     "import_samples",

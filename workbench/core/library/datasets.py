@@ -344,3 +344,16 @@ def load_sample_model_solutions() -> list[dict[str, Any]]:
     path = SAMPLES_DIR / SAMPLE_MODEL_SOLUTIONS
     with path.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def describe_import(result: object) -> str:
+    """One line for what the importer returned (a report or a list of reports)."""
+    if isinstance(result, list | tuple):
+        return "; ".join(describe_import(r) for r in result) or "nothing imported"
+    added, present = getattr(result, "n_added", None), getattr(result, "n_updated", None)
+    name = getattr(result, "dataset_id", "samples")
+    if isinstance(added, int) and isinstance(present, int):
+        skipped = getattr(result, "n_skipped", 0)
+        extra = f", {skipped} bad rows skipped" if skipped else ""
+        return f"{name}: {added} added, {present} already present{extra}"
+    return str(result) if result is not None else "samples imported"

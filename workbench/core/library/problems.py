@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.core.errors import ConfigError, InputError, StoreError
 from workbench.core.grading import parse_number
-from workbench.core.store import Store, loads, now_iso
+from workbench.core.store import Store, like_pattern, loads, now_iso
 
 
 class ProblemSelection(BaseModel):
@@ -235,9 +235,7 @@ def _where(flt: ProblemFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = ["1=1"]
     params: list[Any] = []
     if flt.text.strip():
-        pattern = "%" + flt.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace(
-            "_", "\\_"
-        ) + "%"  # fmt: skip
+        pattern = like_pattern(flt.text.strip())
         clauses.append("(p.question LIKE ? ESCAPE '\\' OR p.id LIKE ? ESCAPE '\\')")
         params += [pattern, pattern]
     for column, value in (

@@ -17,7 +17,7 @@ from workbench.core.errors import StoreError
 from workbench.core.library.problems import find_problem
 from workbench.core.payloads import TracePayload
 from workbench.core.status import SET_ASIDE_SAMPLE_STATUSES, SampleStatus
-from workbench.core.store import Store, loads, now_iso
+from workbench.core.store import Store, like_pattern, loads, now_iso
 
 TraceOutcome = Literal["recovered", "not", "invalid", "ungraded", "error"]
 OUTCOMES: tuple[TraceOutcome, ...] = ("recovered", "not", "invalid", "ungraded", "error")
@@ -258,7 +258,7 @@ def _where(run_id: int, flt: TraceFilter) -> tuple[str, list[Any], bool]:
         conds.append("EXISTS (SELECT 1 FROM labels l WHERE l.sample_id=s.id AND l.label=?)")
         params.append(flt.label)
     if flt.text:
-        like = "%" + flt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        like = like_pattern(flt.text)
         conds.append(
             "(s.output LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM problems q"
             " WHERE q.id=s.problem_id AND q.question LIKE ? ESCAPE '\\'))"

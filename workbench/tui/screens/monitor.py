@@ -17,7 +17,8 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from workbench.core.engine.events import RunStats
+from workbench.core.engine import RunStats
+from workbench.core.status import RunStatus
 from workbench.core.views.runs import stats_from_store
 from workbench.tui.dialogs import ConfirmDialog
 from workbench.tui.live_runs import LiveRun
@@ -45,14 +46,14 @@ class MonitorScreen(Screen[None]):
 
     #: the snapshot on show, and where the run stands; the meters follow both
     stats: var[RunStats | None] = var(None, init=False)
-    status: var[str] = var("done", init=False)
+    status: var[RunStatus] = var(RunStatus.DONE, init=False)
     error: var[str | None] = var(None, init=False)
 
     def __init__(self, run_id: int, live: LiveRun | None = None) -> None:
         super().__init__()
         self.run_id = run_id
         self.live = live
-        self.set_reactive(MonitorScreen.status, live.status if live else "done")
+        self.set_reactive(MonitorScreen.status, live.status if live else RunStatus.DONE)
 
     @property
     def workspace(self) -> Workspace:
@@ -102,12 +103,12 @@ class MonitorScreen(Screen[None]):
         if self.stats is not None:
             self.query_one(RunMeters).show(self.stats, self.status)
         self._show_controls()
-        if self.error and self.status not in ("running", "paused"):
+        if self.error and not self.status.active:
             self.query_one("#monitor-controls", Static).update(f"run {self.status}: {self.error}")
 
     def _show_controls(self) -> None:
         live = self.live
-        if live is None or live.status not in ("running", "paused"):
+        if live is None or not live.status.active:
             text = "finished · t traces · escape back to runs"
         else:
             limits = (
@@ -120,7 +121,7 @@ class MonitorScreen(Screen[None]):
 
     def _engine(self) -> Any:
         live = self.live
-        if live is None or live.engine is None or live.status not in ("running", "paused"):
+        if live is None or live.engine is None or not live.status.active:
             self.notify("this run is not running here", severity="warning", timeout=2)
             return None
         return live.engine
@@ -129,18 +130,18 @@ class MonitorScreen(Screen[None]):
         engine = self._engine()
         if engine is not None and self.live is not None:
             engine.pause()
-            self.live.status = "paused"
+            self.live.status = RunStatus.PAUSED
             self._refresh_status()
 
     def action_resume(self) -> None:
         engine = self._engine()
         if engine is not None and self.live is not None:
             engine.resume()
-            self.live.status = "running"
+            self.live.status = RunStatus.RUNNING
             self._refresh_status()
 
     def action_toggle_pause(self) -> None:
-        if self.live is not None and self.live.status == "paused":
+        if self.live is not None and self.live.status is RunStatus.PAUSED:
             self.action_resume()
         else:
             self.action_pause()

@@ -317,7 +317,9 @@ class ProblemsScreen(Screen[None]):
 
     def action_save_set(self) -> None:
         if not self.selected:
-            self.notify("Select problems first (space, or s to sample).", severity="warning")
+            self.notify(
+                "No problems selected yet: space selects one, s samples.", severity="warning"
+            )
             return
         dialog = TextInputDialog(
             "Save problem set",

@@ -30,7 +30,7 @@ from textual.widgets import (
     Tree,
 )
 
-from workbench.core.engine.events import Event, ItemFinished, StageStarted
+from workbench.core.engine import Event, ItemFinished, StageStarted
 from workbench.core.errors import WorkbenchError
 from workbench.core.experiments.playground import (
     PerturbPreviewConfig,
@@ -39,8 +39,8 @@ from workbench.core.experiments.playground import (
     latest_results,
     version_pass_rates,
 )
-from workbench.core.library.problems import ProblemSelection
-from workbench.core.prompts.templates import PromptTemplate, parse_template
+from workbench.core.library import ProblemSelection
+from workbench.core.prompts import PromptTemplate, parse_template
 from workbench.core.prompts.versions import (
     PromptVersion,
     get_version,
@@ -343,7 +343,7 @@ class PromptsScreen(Screen[None]):
     @work(exclusive=True, exit_on_error=False, group="playground")
     async def run_try(self, version_id: int, model: str, problem_ids: list[str]) -> None:
         """Run the preview experiment; only posts messages (handlers change widgets)."""
-        from workbench.core.experiments.runner import run_experiment
+        from workbench.core.experiments import run_experiment
 
         counts = {"done": 0, "total": 0}
 

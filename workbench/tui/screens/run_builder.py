@@ -23,14 +23,13 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Select, Static
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.experiments import experiment_kinds, load_experiment_config
 from workbench.core.experiments.estimate import (
     Estimate,
     estimate_items,
     plan_experiment,
     project_pending,
 )
-from workbench.core.experiments.kinds import experiment_kinds
-from workbench.core.experiments.runner import load_experiment_config
 from workbench.core.views.problems import problem_set_names
 from workbench.tui.dialogs import ConfirmDialog
 from workbench.tui.live_runs import LaunchRequest
@@ -40,10 +39,10 @@ from workbench.tui.workspace import Workspace, workspace_of
 ROLE_FIELDS: dict[str, tuple[str, ...]] = {
     "perturber": ("perturber",),
     "completer": ("completer",),
-    "solver": ("solver", "models", "model", "weak"),
+    "solver": ("solver", "solvers"),
     "judge": ("judge",),
 }
-SAMPLE_FIELDS = ("samples", "n_samples", "k", "n")
+SAMPLE_FIELDS = ("samples",)
 ALL_PROBLEMS = "__all__"
 
 
@@ -290,8 +289,8 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="builder-plan")
     def _plan(self, token: int, cls: Any, form: dict[str, str]) -> None:
-        from workbench.core.engine.pricing import PriceTable
-        from workbench.core.providers.registry import ProviderRegistry
+        from workbench.core.engine import PriceTable
+        from workbench.core.providers import ProviderRegistry
 
         settings = self.workspace.settings
         try:

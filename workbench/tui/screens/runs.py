@@ -17,6 +17,7 @@ from textual.signal import Signal
 from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.status import RunStatus
 from workbench.core.views.runs import RunRow, list_runs, run_headline
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import ConfirmDialog
@@ -39,7 +40,7 @@ COLUMNS = ("id", "name", "kind", "status", "cost", "duration", "samples", "headl
 
 def resumable_config(store: Any, run_id: int) -> Any:
     """The validated config snapshot a run was started with (one-line error if it is not)."""
-    from workbench.core.experiments.runner import load_experiment_config
+    from workbench.core.experiments import load_experiment_config
 
     return load_experiment_config(store.get_run(run_id)["config"])
 
@@ -123,7 +124,7 @@ class RunsScreen(Screen[None]):
         if row.unpriced_calls:
             cost = f"{cost} + {row.unpriced_calls} unpriced"
         live = self.live.get(row.id)
-        status = live.status if live and live.status == "paused" else row.status
+        status: str = live.status if live and live.status is RunStatus.PAUSED else row.status
         if row.active and live is None:  # stopped with the app that ran it, or run elsewhere
             status = f"{row.status} (not here)"
         return (
@@ -159,7 +160,7 @@ class RunsScreen(Screen[None]):
             self.query_one("#runs-empty", Static).update(
                 "No runs yet.  Press n to build one (problem set, models, budget)."
             )
-        watching = len([r for r in self.live.values() if r.status in ("running", "paused")])
+        watching = len([r for r in self.live.values() if r.status.active])
         self.query_one("#runs-hint", Static).update(
             f"{len(self._rows)} runs · {watching} running here · n new · enter watch · t traces"
             " · u resume a stopped run"
@@ -208,10 +209,10 @@ class RunsScreen(Screen[None]):
         if row is None:
             return
         live = self.live.get(row.id)
-        if live is not None and live.status in ("running", "paused"):
+        if live is not None and live.status.active:
             self.watch_run(row.id)
             return
-        if row.status == "done":
+        if row.status is RunStatus.DONE:
             self.notify(f"run {row.id} is done: nothing to resume", timeout=3)
             return
         try:
@@ -284,8 +285,8 @@ class RunsScreen(Screen[None]):
         if live is None:
             return
         live.stats = message.stats
-        if live.status == "running" and message.stats.paused:
-            live.status = "paused"
+        if live.status is RunStatus.RUNNING and message.stats.paused:
+            live.status = RunStatus.PAUSED
         live.changed.publish(live)
 
     @on(RunLimitChanged)
@@ -301,7 +302,7 @@ class RunsScreen(Screen[None]):
             live.status = message.status
             live.error = message.error
             live.changed.publish(live)
-        severity: Any = "information" if message.status == "done" else "warning"
+        severity: Any = "information" if message.status is RunStatus.DONE else "warning"
         tail = f": {message.error}" if message.error else ""
         self.notify(f"run {message.run_id} {message.status}{tail}", severity=severity)
         self.action_refresh()

@@ -15,8 +15,8 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, Sparkline, Static
 
-from workbench.core.engine.events import RunStats, StageProgress
-from workbench.core.engine.pricing import format_usd
+from workbench.core.engine import RunStats, StageProgress, format_usd
+from workbench.core.status import RunStatus
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -104,18 +104,25 @@ def errors_line(s: RunStats) -> Content:
     return Content.assemble(*parts)
 
 
-def headline(s: RunStats, status: str) -> Content:
+STATUS_STYLES = {
+    RunStatus.RUNNING: "$success",
+    RunStatus.PAUSED: "$warning",
+    RunStatus.DONE: "$success",
+}
+
+
+def headline(s: RunStats, status: RunStatus) -> Content:
     total = sum(p.total for p in s.stages.values())
     done = sum(p.done for p in s.stages.values())
-    state = "paused" if s.paused and status == "running" else status
-    style = {"running": "$success", "paused": "$warning", "done": "$success"}.get(state, "$error")
+    state = RunStatus.PAUSED if s.paused and status is RunStatus.RUNNING else status
+    style = STATUS_STYLES.get(state, "$error")
     return Content.assemble(
         (f" {state.upper()} ", f"bold {style} reverse"),
         f"  {done:,}/{total:,} items",
         ("   elapsed ", "$text-muted"),
         fmt_duration(s.elapsed_s),
         ("   ETA ", "$text-muted"),
-        fmt_duration(s.eta_s) if state in ("running", "paused") else "–",
+        fmt_duration(s.eta_s) if state in (RunStatus.RUNNING, RunStatus.PAUSED) else "–",
     )
 
 
@@ -149,7 +156,7 @@ class RunMeters(Widget):
             yield Sparkline([], id="meters-spark")
         yield Static("", id="meters-errors", classes="meter-line")
 
-    def show(self, stats: RunStats, status: str) -> None:
+    def show(self, stats: RunStats, status: RunStatus) -> None:
         """Render one snapshot (called from the screen's message handler)."""
         self.stats = stats
         self.query_one("#meters-headline", Static).update(headline(stats, status))

@@ -8,7 +8,7 @@ from rich.markup import escape
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from workbench.core.text.latex import latex_to_text
+from workbench.core.text import latex_to_text
 
 
 def readable(text: str, source: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from textual.content import Content
 from textual.widgets import Static
 
-from workbench.core.text.diff import Segment, word_diff
+from workbench.core.text import Segment, word_diff
 
 _DELETED = "[$text-error on $error-muted strike]$t[/]"
 _INSERTED = "[$text-success on $success-muted bold]$t[/]"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from workbench.core.grading.detection import Detection, detect_recovery
-from workbench.core.text.diff import word_diff
+from workbench.core.grading import Detection, detect_recovery
+from workbench.core.text import word_diff
 from workbench.core.views.traces import TraceView
 
 OUTCOME_STYLE = {
