@@ -152,6 +152,14 @@ def _call(
     )
 
 
+def _answered(finish_reason: str | None, continuation: str | None) -> EngineFields:
+    """What the engine adds to an answered item's payload (sent or from the cache)."""
+    extra: EngineFields = {"finish_reason": finish_reason}
+    if continuation:
+        extra["continuation"] = continuation
+    return extra
+
+
 def ok_records(
     run_id: int | None, key: str | None, p: Prepared, outcome: AttemptOutcome, cost: float | None
 ) -> tuple[CallRecord, SampleRecord | None]:
@@ -171,9 +179,7 @@ def ok_records(
     )  # fmt: skip
     if p.item is None:
         return call, None
-    extra: EngineFields = {"finish_reason": resp.finish_reason}
-    if cont_name:
-        extra["continuation"] = cont_name
+    extra = _answered(resp.finish_reason, cont_name)
     if len(resp.completions) > 1:
         extra["completions"] = [c.text for c in resp.completions]
     return call, sample_record(run_id, p.item, SampleStatus.DONE, resp.text, extra)
@@ -214,7 +220,5 @@ def hit_records(
     )  # fmt: skip
     if p.item is None:
         return call, None
-    extra: EngineFields = {"finish_reason": hit.finish_reason}
-    if cont_name:
-        extra["continuation"] = cont_name
+    extra = _answered(hit.finish_reason, cont_name)
     return call, sample_record(run_id, p.item, SampleStatus.DONE, hit.response_text, extra)
