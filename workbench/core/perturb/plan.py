@@ -47,7 +47,7 @@ Weighting = Literal["uniform", "middle"]
 TruncateStrategy = Literal["after", "after_k", "random"]
 TRUNCATE_STRATEGIES: tuple[TruncateStrategy, ...] = ("after", "after_k", "random")
 
-__all__ = [  # validation lives in perturb_check and is re-exported here
+__all__ = [  # validation lives in perturb.check and is re-exported here
     "ANSWER_LEAKED",
     "FLAGS",
     "LEAKED_LABEL",

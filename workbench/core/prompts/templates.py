@@ -20,7 +20,7 @@ chat turns; a body without them is one user turn.  Jinja only reacts to ``{{``,
 ``{%`` and ``{#``, so LaTeX braces in the body stay literal, and variable values
 are never re-parsed.  Rendering uses ``StrictUndefined``: a missing, unknown or
 undeclared variable is an ``InputError`` naming it.  Store helpers (versions,
-import/export) live in ``prompt_store.py``.
+import/export) live in ``versions.py``.
 """
 
 from __future__ import annotations

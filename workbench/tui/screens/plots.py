@@ -1,6 +1,6 @@
 """Plots section: quick terminal charts of a run, switched with keys, exportable as CSV.
 
-The data of a plot is computed in a thread worker (``core.plot_data``) and
+The data of a plot is computed in a thread worker (``core.views.plots``) and
 drawn by a ``PlotPanel`` at the panel's size; an empty plot says why.
 """
 

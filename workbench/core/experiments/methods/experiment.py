@@ -12,7 +12,7 @@ Stages, in order (each stored before the next is built):
   methods agree, a selector picks (A)/(B)/(C) at temperature 0, or the solver
   re-attempts after seeing the conflicting answers (``reflect``).
 
-All post-processing reads only the store (``methods_post``), so it can be
+All post-processing reads only the store (``methods.post``), so it can be
 re-run after changing the grader or the sandbox without new model calls.
 """
 

@@ -3,7 +3,7 @@
 Templates are resolved through the prompt store like every other prompt, so
 a run records the exact version it used and users can edit them; the bundled
 ones are saved into the store on first use (idempotent, like
-``prompt_store.seed_defaults``).  Their few-shot questions are read back from
+``prompts.versions.seed_defaults``).  Their few-shot questions are read back from
 the rendered template so the experiment can leave those problems out.
 """
 

@@ -1,6 +1,6 @@
 """The methods experiment's report: one table of per-method, vote and disagreement accuracy.
 
-Reads the ``vote`` rows and grades written by ``methods_post``; pure reads.
+Reads the ``vote`` rows and grades written by ``methods.post``; pure reads.
 ``table`` maps a row name (each method, ``vote``, ``oracle`` = any method
 right) to its accuracy over all problems and over the disagreement rows, and
 for methods the accuracy of single samples (before self-consistency).
