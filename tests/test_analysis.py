@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.core.analysis import comparisons
+from workbench.core.analysis import comparisons, queries
 from workbench.core.analysis import rates as an
 from workbench.core.analysis.stats import bootstrap_diff, histogram, mcnemar_exact, wilson
 from workbench.core.settings import BinSettings
@@ -279,16 +279,16 @@ def seed_store(path: Path) -> tuple[Store, int]:
 
 def test_load_outcomes_joins_grades_and_parent_payload(tmp_path: Path) -> None:
     store, run_id = seed_store(tmp_path / "w.db")
-    outs = an.load_outcomes(store, run_id, stage="continue")
+    outs = queries.load_outcomes(store, run_id, stage="continue")
     assert [o.correct for o in outs] == [True, True, False]  # no_answer counts as wrong
     assert outs[0].payload["error_type"] == "sign error"  # inherited from the perturb parent
-    old = an.load_outcomes(store, run_id, stage="continue", grader="old/0")
+    old = queries.load_outcomes(store, run_id, stage="continue", grader="old/0")
     assert [o.correct for o in old] == [False, False, False]
-    assert len(an.load_outcomes(store, run_id, statuses=("done", "error"))) == 5
-    costs = an.load_call_costs(store, run_id)
+    assert len(queries.load_outcomes(store, run_id, statuses=("done", "error"))) == 5
+    costs = queries.load_call_costs(store, run_id)
     assert list(costs) == ["x:m"] and costs["x:m"][1:] == (2, 1)
     assert costs["x:m"][0] == pytest.approx(0.02)
     rows = an.difficulty_rows(an.solve_rates(outs))
-    assert an.write_difficulty(store, rows, run_id=run_id) == 1
-    assert an.write_difficulty(store, rows, run_id=run_id) == 1  # upsert, not duplicate
-    assert an.load_bins(store, "x:m") == {"p1": "medium"}
+    assert queries.write_difficulty(store, rows, run_id=run_id) == 1
+    assert queries.write_difficulty(store, rows, run_id=run_id) == 1  # upsert, not duplicate
+    assert queries.load_bins(store, "x:m") == {"p1": "medium"}

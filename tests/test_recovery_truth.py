@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from workbench.core.analysis import queries
 from workbench.core.analysis import rates as an
 from workbench.core.providers import (
     Completion,
@@ -271,8 +272,8 @@ def test_recovery_rates_match_the_configured_truth(world: Any) -> None:
     assert store.get_run(run_id)["status"] == "done"
     ok = [t for t in TRUTH if t.behaviour in ("ok", "retry")]
     conf = bonferroni(2 * len(ok))
-    cont = an.load_outcomes(store, run_id, stage="continue")
-    control = an.load_outcomes(store, run_id, stage="control")
+    cont = queries.load_outcomes(store, run_id, stage="continue")
+    control = queries.load_outcomes(store, run_id, stage="control")
     perturbed_rates = {r.key: r.rate for r in an.recovery_table(cont, "problem", confidence=conf)}
     clean_rates = {r.key: r.rate for r in an.recovery_table(control, "problem", confidence=conf)}
     assert set(perturbed_rates) == {t.id for t in ok}  # leaky and easy problems set aside
@@ -320,7 +321,7 @@ def test_recovery_rates_match_the_configured_truth(world: Any) -> None:
     calls = sum(provider.calls.values())
     assert run(store, providers, settings, RECOVERY, run_id=run_id) == run_id
     assert sum(provider.calls.values()) == calls
-    again = an.load_outcomes(store, run_id, stage="continue")
+    again = queries.load_outcomes(store, run_id, stage="continue")
     assert an.recovery_table(again, "problem") == an.recovery_table(cont, "problem")
 
 
@@ -339,13 +340,13 @@ def test_calibration_on_policy_and_beside_straight_shot(world: Any) -> None:
             "seed": 3,
         },
     )
-    shot = an.load_outcomes(store, calib, role="solver")
+    shot = queries.load_outcomes(store, calib, role="solver")
     conf = bonferroni(len(TRUTH))
     rates = {r.problem_id: r.rate for r in an.solve_rates(shot, confidence=conf)}
     for t in TRUTH:
         assert_within(rates[t.id], t.solve, f"{t.id} straight shot")
     assert rates["t1"].high < rates["t3"].low  # power
-    bins = an.load_bins(store, "scripted:completer")
+    bins = queries.load_bins(store, "scripted:completer")
     assert bins["t1"] == "hard" and bins["t3"] == "easy" and bins["t2"] == "medium"
     (acc,) = an.model_accuracy(shot)
     assert acc.accuracy.contains(sum(t.solve for t in TRUTH) / len(TRUTH))
@@ -366,7 +367,7 @@ def test_calibration_on_policy_and_beside_straight_shot(world: Any) -> None:
         },
     )
     assert provider.calls[("completer", False)] == N_SAMPLES * len(TRUTH)  # calibration only
-    cont = an.load_outcomes(store, on, stage="continue")
+    cont = queries.load_outcomes(store, on, stage="continue")
     in_band = {pid for pid, r in rates.items() if 0.2 <= (r.rate or 0) <= 0.8}
     assert {o.problem_id for o in cont} == in_band and {"t1", "t3"}.isdisjoint(in_band)
     conf = bonferroni(len(in_band))
@@ -396,7 +397,7 @@ def test_calibration_on_policy_and_beside_straight_shot(world: Any) -> None:
     tables = run_report(store, rec)
     beside = tables["recovery beside straight-shot (scripted:completer)"]
     overall = next(r for r in beside if r.key == "all")
-    common = {o.problem_id for o in an.load_outcomes(store, rec, stage="continue")}
+    common = {o.problem_id for o in queries.load_outcomes(store, rec, stage="continue")}
     assert common == {"t1", "t2", "t3", "t6"}  # t4 fails its only attempt, t5 leaks
     expect = [o for o in shot if o.problem_id in common]
     assert (overall.straight_shot.k, overall.straight_shot.n) == (
@@ -423,9 +424,9 @@ def test_weak_prefix_recovery_matches_truth(world: Any) -> None:
             "cut": 0.5,
         },
     )
-    weak = an.load_outcomes(store, run_id, stage="weak-solve")
+    weak = queries.load_outcomes(store, run_id, stage="weak-solve")
     assert len(weak) == 12 and provider.calls[("weak", False)] == 12
-    cont = an.load_outcomes(store, run_id, stage="continue")
+    cont = queries.load_outcomes(store, run_id, stage="continue")
     conf = bonferroni(3)
     rows = {r.key: r.rate for r in an.recovery_table(cont, "problem", confidence=conf)}
     wrong_problems = {o.problem_id for o in weak if o.correct is False}
@@ -526,7 +527,7 @@ def test_truth_holds_over_real_http_with_faults(
     conf = bonferroni(6)
     for stage, attr in (("continue", "perturbed"), ("control", "clean")):
         rows = an.recovery_table(
-            an.load_outcomes(store, run_id, stage=stage), "problem", confidence=conf
+            queries.load_outcomes(store, run_id, stage=stage), "problem", confidence=conf
         )
         assert {r.key for r in rows} == {"t1", "t3", "t4"}
         for r in rows:

@@ -91,8 +91,7 @@ def analyse_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from workbench.core.analysis import paired_comparison
-    from workbench.core.analysis.rates import load_outcomes
+    from workbench.core.analysis import load_outcomes, paired_comparison
     from workbench.core.errors import InputError
     from workbench.core.status import SampleStatus
     from workbench.core.store import open_store

@@ -1,7 +1,28 @@
-"""Analysis: rates with Wilson intervals, bins, recovery tables, paired tests, exports."""
+"""Analysis: the one place numbers are defined.
+
+``queries`` is the only analysis code that touches the store; ``rates`` (solve
+rates, bins, recovery tables), ``stats`` (Wilson, McNemar, bootstrap) and
+``comparisons`` (paired tests, cost per correct) are pure functions over the rows
+it loads; ``export`` writes runs as JSONL / CSV / datasets.
+"""
 
 from workbench.core.analysis.comparisons import cost_per_correct, paired_comparison
 from workbench.core.analysis.export import iter_sample_rows
+from workbench.core.analysis.queries import load_bins, load_outcomes, load_straight_shot
+from workbench.core.analysis.rates import GradedSample, ProblemRate, recovery_table, solve_rates
 from workbench.core.analysis.stats import Rate, wilson
 
-__all__ = ["Rate", "cost_per_correct", "iter_sample_rows", "paired_comparison", "wilson"]
+__all__ = [
+    "GradedSample",
+    "ProblemRate",
+    "Rate",
+    "cost_per_correct",
+    "iter_sample_rows",
+    "load_bins",
+    "load_outcomes",
+    "load_straight_shot",
+    "paired_comparison",
+    "recovery_table",
+    "solve_rates",
+    "wilson",
+]

@@ -3,7 +3,7 @@
 ``paired_comparison`` pairs A and B on (problem, sample index) and reports the
 2x2 counts, an exact McNemar p-value and the accuracy difference with a
 bootstrap interval that resamples problems.  ``cost_per_correct`` divides each
-model's spend (``analysis.load_call_costs``) by its correct answers, keeping
+model's spend (``analysis.queries.load_call_costs``) by its correct answers, keeping
 unknown prices unknown.
 
 Rows (frozen dataclasses, flatten with ``analysis.as_row``):

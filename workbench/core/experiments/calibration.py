@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from workbench.core.analysis import queries
 from workbench.core.analysis import rates as analysis
 from workbench.core.engine import WorkItem, item_key
 from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
@@ -116,12 +117,12 @@ class CalibrationExperiment(Experiment):
             store_grades(
                 store, [(r["id"], r["answer"], g) for r, g in zip(rows, grades, strict=True)]
             )
-        outcomes = analysis.load_outcomes(store, run_id, stage=SOLVE, grader=GRADER_NAME)
+        outcomes = queries.load_outcomes(store, run_id, stage=SOLVE, grader=GRADER_NAME)
         rates = analysis.solve_rates(outcomes)
-        analysis.write_difficulty(store, analysis.difficulty_rows(rates, self.bins), run_id=run_id)
+        queries.write_difficulty(store, analysis.difficulty_rows(rates, self.bins), run_id=run_id)
 
     def summarise(self, store: Store, run_id: int) -> dict[str, Any]:
-        outcomes = analysis.load_outcomes(store, run_id, stage=SOLVE, grader=GRADER_NAME)
+        outcomes = queries.load_outcomes(store, run_id, stage=SOLVE, grader=GRADER_NAME)
         rates = analysis.solve_rates(outcomes)
         bins: dict[str, dict[str, int]] = {}
         for row in analysis.difficulty_rows(rates, self.bins):

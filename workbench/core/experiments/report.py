@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.analysis import cost_per_correct
+from workbench.core.analysis import cost_per_correct, queries
 from workbench.core.analysis import rates as an
 from workbench.core.grading.detection import summarise_kinds
 from workbench.core.settings import BinSettings
@@ -46,7 +46,7 @@ def load_straight_shot(
     store: Store, model: str, problem_ids: set[str] | None = None
 ) -> list[an.GradedSample]:
     """The model's own straight-shot samples from every calibration run, on ``problem_ids``."""
-    outs = an.load_straight_shot(store, model)
+    outs = queries.load_straight_shot(store, model)
     if problem_ids is not None:
         outs = [o for o in outs if o.problem_id in problem_ids]
     return outs
@@ -66,9 +66,9 @@ def run_report(
         tables.update(methods_tables(store, run_id))
     else:
         tables.update(calibration_report(store, run_id, bins=bins))
-    outcomes = an.load_outcomes(store, run_id)
+    outcomes = queries.load_outcomes(store, run_id)
     tables["cost per correct answer"] = cost_per_correct(
-        an.load_call_costs(store, run_id), [o for o in outcomes if _is_answer(o)]
+        queries.load_call_costs(store, run_id), [o for o in outcomes if _is_answer(o)]
     )
     return tables
 
@@ -80,7 +80,9 @@ def _is_answer(o: an.GradedSample) -> bool:
 def calibration_report(
     store: Store, run_id: int, *, bins: BinSettings = an.DEFAULT_BINS
 ) -> dict[str, list[Any]]:
-    outs = an.load_outcomes(store, run_id, role=SOLVER_ROLE) or an.load_outcomes(store, run_id)
+    outs = queries.load_outcomes(store, run_id, role=SOLVER_ROLE) or queries.load_outcomes(
+        store, run_id
+    )
     rates = an.solve_rates(outs)
     tables: dict[str, list[Any]] = {"accuracy by model": an.model_accuracy(outs)}
     for model in sorted({r.model for r in rates}):
@@ -94,11 +96,11 @@ def calibration_report(
 
 
 def recovery_report(store: Store, run_id: int) -> dict[str, list[Any]]:
-    outs = an.load_outcomes(store, run_id, stage="continue")
+    outs = queries.load_outcomes(store, run_id, stage="continue")
     tables: dict[str, list[Any]] = {}
     for model in sorted({o.model or "-" for o in outs}):
         mine = [o for o in outs if (o.model or "-") == model]
-        bins = an.load_bins(store, model)
+        bins = queries.load_bins(store, model)
         tag = f" ({model})"
         tables["recovery" + tag] = an.recovery_table(mine, "model")
         tables["recovery by bin" + tag] = an.recovery_table(mine, "bin", bins=bins)
@@ -117,7 +119,7 @@ def recovery_report(store: Store, run_id: int) -> dict[str, list[Any]]:
             if o.correct is not None
         )
         tables["recovery kinds" + tag] = _counts(model, kinds)
-    control = an.load_outcomes(store, run_id, stage="control")
+    control = queries.load_outcomes(store, run_id, stage="control")
     if control:
         tables["control (unperturbed prefix)"] = an.recovery_table(control, "model")
     aside = Counter(

@@ -15,11 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench.core.analysis import load_bins, load_outcomes
 from workbench.core.analysis.rates import (
     DEFAULT_BINS,
     GradedSample,
-    load_bins,
-    load_outcomes,
     model_accuracy,
     recovery_beside_straight_shot,
     recovery_table,

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from pydantic import Field
 
-from workbench.core.analysis.rates import load_outcomes
+from workbench.core.analysis import load_outcomes
 from workbench.core.engine import WorkItem, item_key
 from workbench.core.experiments.base import (
     ContinuationChoice,

@@ -20,12 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from workbench.core.analysis.rates import (
-    GradedSample,
-    load_outcomes,
-    load_straight_shot,
-    solve_rates,
-)
+from workbench.core.analysis import GradedSample, load_outcomes, load_straight_shot, solve_rates
 from workbench.core.engine import WorkItem
 from workbench.core.errors import ConfigError
 from workbench.core.experiments.base import Experiment, ExperimentConfig
