@@ -64,14 +64,12 @@ class ExperimentConfig(BaseModel):
     def _one_name_per_field(cls, data: Any) -> Any:
         """Reject a config that names one field twice (new name and old, or two old)."""
         if isinstance(data, Mapping):
-            for name, info in cls.model_fields.items():
-                alias = info.validation_alias
-                if isinstance(alias, AliasChoices):
-                    given = [a for a in alias.choices if isinstance(a, str) and a in data]
-                    if len(given) > 1:
-                        raise ValueError(
-                            f"{name}: given as {' and '.join(given)}; give it once, as {name}"
-                        )
+            for name in cls.model_fields:
+                given = [a for a in (name, *former_names(cls, name)) if a in data]
+                if len(given) > 1:
+                    raise ValueError(
+                        f"{name}: given as {' and '.join(given)}; give it once, as {name}"
+                    )
         return data
 
 

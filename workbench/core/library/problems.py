@@ -300,6 +300,20 @@ def query_problems(
     return [ProblemRow(*row) for row in rows]
 
 
+def problem_rows(store: Store, ids: Sequence[str]) -> list[ProblemRow]:
+    """Light rows for ``ids``, in the order given (unknown ids are left out)."""
+    if not ids:
+        return []
+    _, rate_sql, bin_sql, _ = _difficulty_source(None)
+    marks = ",".join("?" * len(ids))
+    sql = (
+        f"SELECT p.id, p.source, p.level, p.subject, p.n_steps, {rate_sql}, {bin_sql}, "
+        f"p.dataset_id FROM problems p WHERE p.id IN ({marks})"
+    )
+    found = {row[0]: ProblemRow(*row) for row in store.conn.execute(sql, list(ids))}
+    return [found[pid] for pid in ids if pid in found]
+
+
 def count_problems(store: Store, flt: ProblemFilter) -> int:
     where, params = _where(flt)
     return int(store.scalar(f"SELECT COUNT(*) FROM problems p WHERE {where}", params))

@@ -1,5 +1,6 @@
-"""Read models for the screens that show problems: selection pages, question heads,
-problem sets by name, problems with steps for the prompt preview.
+"""Read models for the screens that show problems: question heads, problem sets by
+name, problems with steps for the prompt preview (light rows and pages are
+``library.problems``' ``problem_rows`` / ``query_problems``).
 
 The Problems screen's view query can be interrupted from the UI thread while a worker
 runs it (``InterruptibleQuery``), so typing a search never queues full-table scans.
@@ -13,10 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from workbench.core.library.problems import ProblemRow
 from workbench.core.store import Store, loads
-
-_LATEST = "FROM difficulty d WHERE d.problem_id=p.id ORDER BY d.updated_at DESC LIMIT 1"
 
 
 @dataclass(frozen=True)
@@ -38,19 +36,6 @@ class StepProblem:
     steps: tuple[str, ...]
 
 
-def problem_rows(store: Store, ids: Sequence[str]) -> list[ProblemRow]:
-    """Light rows for ``ids``, in the order given (unknown ids are left out)."""
-    if not ids:
-        return []
-    marks = ",".join("?" * len(ids))
-    sql = (
-        f"SELECT p.id, p.source, p.level, p.subject, p.n_steps, (SELECT solve_rate {_LATEST}), "
-        f"(SELECT bin {_LATEST}), p.dataset_id FROM problems p WHERE p.id IN ({marks})"
-    )
-    found = {row[0]: ProblemRow(*row) for row in store.conn.execute(sql, list(ids))}
-    return [found[pid] for pid in ids if pid in found]
-
-
 def question_heads(store: Store, ids: Sequence[str], chars: int) -> list[QuestionHead]:
     """The first ``chars`` characters of each question in ``ids`` (any order)."""
     if not ids:
@@ -62,10 +47,6 @@ def question_heads(store: Store, ids: Sequence[str], chars: int) -> list[Questio
 
 def problem_set_exists(store: Store, name: str) -> bool:
     return store.scalar("SELECT 1 FROM problem_sets WHERE name=?", (name,)) is not None
-
-
-def problem_set_names(store: Store) -> list[str]:
-    return [r["name"] for r in store.query("SELECT name FROM problem_sets ORDER BY name")]
 
 
 def step_problems(store: Store, problem_set: str = "", *, limit: int) -> list[StepProblem]:

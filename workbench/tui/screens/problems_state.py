@@ -15,7 +15,7 @@ from textual.message import Message
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
-from workbench.core.views.problems import problem_rows, question_heads
+from workbench.core.views.problems import question_heads
 from workbench.tui.widgets.problem_detail import readable
 from workbench.tui.widgets.problem_filters import FACETS
 
@@ -133,7 +133,7 @@ def selected_rows(
     The selection lives in memory (at most what a user samples), so paging is
     a slice of it; only that slice is read from the store.
     """
-    return problem_rows(store, list(selected[offset : offset + limit]))
+    return core.problem_rows(store, list(selected[offset : offset + limit]))
 
 
 def fetch_page(

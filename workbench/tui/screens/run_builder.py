@@ -30,7 +30,7 @@ from workbench.core.experiments.estimate import (
     plan_experiment,
     project_pending,
 )
-from workbench.core.views.problems import problem_set_names
+from workbench.core.library.problems import list_problem_sets
 from workbench.tui.dialogs import ConfirmDialog
 from workbench.tui.live_runs import LaunchRequest
 from workbench.tui.workspace import Workspace, workspace_of
@@ -156,7 +156,7 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
         return Horizontal(Label(label, classes="builder-label"), widget, classes="builder-row")
 
     def compose(self) -> ComposeResult:
-        sets = problem_set_names(self.workspace.store)
+        sets = [s.name for s in list_problem_sets(self.workspace.store)]
         set_options = [("all problems", ALL_PROBLEMS)] + [(name, name) for name in sets]
         kinds = sorted(self.kinds)
         default_model = self.workspace.settings.default_model
