@@ -245,6 +245,9 @@ def bwrap_argv(
         "--cap-drop",
         "ALL",
         "--die-with-parent",
+        # the program is the namespace's init: no reaper beside it whose memory it could
+        # rewrite (/proc/1/mem) to outlive the run, and when it exits everything in it dies
+        "--as-pid-1",
         "--new-session",  # no TIOCSTI into the parent's terminal
         "--clearenv",
         "--hostname",

@@ -517,5 +517,24 @@ def _parse_report(report: bytes) -> dict[str, Any] | None:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child's process group, and the init of any namespace it started first.
+
+    Under bwrap or ``unshare --fork`` the program runs as init of its own PID namespace
+    in another session; it may have cleared its parent-death signal, so it is killed
+    directly (SIGKILL from outside reaches a namespace init), which ends everything
+    inside it.
+    """
+    for pid in _children(proc.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (its parent is alive and unreaped, so no pid is reused)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
