@@ -22,6 +22,7 @@ from workbench.core.experiments.methods.post import VOTE
 from workbench.core.experiments.methods.report import format_table
 from workbench.core.grading import GRADER_NAME
 from workbench.core.providers import ProviderRegistry
+from workbench.core.sandbox import Limits, isolation_for
 from workbench.core.settings import ProviderSettings, Settings
 from workbench.core.store import Store
 
@@ -167,6 +168,10 @@ async def test_three_methods_vote_and_selection(tmp_path: Path, stub_server: Stu
     assert "ZeroDivisionError" in solve[("q2", "pal")]["payload"]["answer_error"]
     assert kinds[("q3", "pal")] == "timeout"
     assert solve[("q3", "pal")]["payload"]["exec"]["limit_hit"] == "cpu_time"
+    # every execution records the isolation it ran under
+    assert {s["payload"]["exec"]["isolation"] for k, s in solve.items() if k[1] == "pal"} == {
+        str(isolation_for(Limits()))
+    }
     assert kinds[("q5", "pal")] == "no_result"
     assert kinds[("q3", "plan")] == "no_result"
     assert kinds[("q5", "plan")] == "no_code"

@@ -146,6 +146,25 @@ class JudgePayload(TypedDict, total=False):
     noticed: bool | None
 
 
+class ExecPayload(TypedDict):
+    """One sandbox execution of a program (``SandboxResult.to_json``)."""
+
+    ok: bool
+    answer: str | None
+    result: Any
+    result_repr: str | None
+    result_type: str | None
+    error: str | None
+    error_kind: str | None
+    limit_hit: str | None
+    duration_s: float
+    stdout: str
+    stderr: str
+    violations: list[str]
+    isolation: str  # sandbox.Isolation: bwrap / namespace / rlimits-only
+    syscall_filter: bool
+
+
 class MethodSolvePayload(TypedDict, total=False):
     """One methods-experiment solve (cot / pal / plan), then its parsed answer."""
 
@@ -160,7 +179,7 @@ class MethodSolvePayload(TypedDict, total=False):
     answer_error: str | None
     answer_error_kind: str | None
     code_sha: str | None
-    exec: dict[str, Any] | None
+    exec: ExecPayload | None
 
 
 class TracePayload(

@@ -8,12 +8,16 @@ program's own stdout/stderr go to the parent's capped pipes.
 It imports nothing from ``workbench``: the child must not load the package
 (or its settings) into the process that runs model-written code.
 
-Guards, in order of strength: OS limits (rlimits, and a network namespace
-when the parent could make one), an audit hook (cannot be removed from
-Python) that refuses file access outside the allowed roots, process spawning
-and sockets, and an import allow-list for the program's own imports.  Every
-refusal is recorded, so a program that catches the exception still ends as
-a violation.
+Guards, in order of strength: the jail the parent started it in (see
+``jail.py``), OS limits (rlimits and a seccomp filter refusing fork, exec,
+ptrace and namespace calls), an audit hook that refuses file access outside
+the allowed roots, process spawning, sockets and frame introspection, and an
+import allow-list for the program's own imports.  The audit hook and the
+allow-list live in the program's own interpreter, so a determined program can
+get round them: they are defence in depth and a record of intent, never the
+barrier.  Every refusal is recorded, so a program that catches the exception
+still ends as a violation, and a guard found switched off afterwards is
+recorded as tampering.
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ _NATIVE_EVENTS = frozenset(
         "gc.get_referents",
     }
 )
+# reaching another frame's locals is how a program finds the guard to switch it off
+_FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
 _NETWORK_PREFIX = "socket."
 _WRITE_PATH_EVENTS = frozenset(
     {
@@ -167,6 +173,7 @@ class Guard:
         self.violations: list[tuple[str, str]] = []
         self.user_globals: dict[str, Any] = {}
         self.active = False
+        self._busy = False  # the hook's own sys._getframe raises an event too
 
     def refuse(self, kind: str, message: str) -> SandboxViolation:
         self.violations.append((kind, message))
@@ -175,8 +182,15 @@ class Guard:
     # audit hook ---------------------------------------------------------
 
     def audit(self, event: str, args: tuple[Any, ...]) -> None:
-        if not self.active:
+        if not self.active or self._busy:
             return
+        self._busy = True
+        try:
+            self._audit(event, args)
+        finally:
+            self._busy = False
+
+    def _audit(self, event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
             self._check_open(args)
         elif event in _PROCESS_EVENTS:
@@ -192,12 +206,17 @@ class Guard:
                 self._check_path(args[0], write=False, what=event)
         elif event == "sqlite3.connect":
             raise self.refuse("forbidden_io", "opening databases is not allowed")
+        elif event == "sys._getframe" or (
+            event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRIBUTES
+        ):
+            if self._from_program():
+                raise self.refuse("tampering", f"frame introspection is not allowed ({event})")
         elif event in _NATIVE_EVENTS or (event == "ctypes.dlopen" and self._from_program()):
             # libraries load ctypes on import (dlopen); calling through it is never needed
             raise self.refuse("forbidden_process", f"native code access is not allowed ({event})")
 
     def _from_program(self) -> bool:
-        frame = sys._getframe(2)  # 0: here, 1: audit(), 2: the code that raised the event
+        frame = sys._getframe(3)  # 0: here, 1: _audit(), 2: audit(), 3: who raised the event
         return frame.f_globals is self.user_globals
 
     def _check_open(self, args: tuple[Any, ...]) -> None:
@@ -332,20 +351,186 @@ def run(job: Mapping[str, Any], report: io.TextIOBase) -> None:
     except (SyntaxError, ValueError) as exc:
         outcome = {"status": "error", "kind": "syntax", "error": _error_line(exc)}
         code = None
+    filtered = False
     if code is not None:
         set_limits(job["limits"])
-        builtins.__import__ = guard.wrap_import(builtins.__import__)
+        if job.get("syscall_filter", True):
+            filtered = install_syscall_filter()
+        guarded_import = guard.wrap_import(builtins.__import__)
+        builtins.__import__ = guarded_import
         _disable_fork_exec(guard)
         sys.addaudithook(guard.audit)
         guard.active = True
         outcome, failure = _execute(code, job.get("entry"), user_globals)
+        if not guard.active or builtins.__import__ is not guarded_import:
+            guard.violations.append(("tampering", "the program switched the sandbox guard off"))
         guard.active = False  # the traceback reads library sources: not the program's doing
         if failure is not None:
             traceback.print_exception(failure, file=sys.stderr)
     outcome["violations"] = [{"kind": k, "message": m} for k, m in guard.violations]
+    outcome["syscall_filter"] = filtered
     _flush_program_output()
     report.write(json.dumps(outcome) + "\n")
     report.flush()
+
+
+# -- the seccomp filter -------------------------------------------------------------------
+
+# Refused with EPERM: new programs, new processes (clone is allowed for threads only,
+# CLONE_THREAD; clone3 hides its flags in memory, so it answers ENOSYS and the C library
+# falls back to clone), other processes' memory, namespaces, and kernel attack surface.
+_REFUSED = (
+    "execve",
+    "execveat",
+    "fork",
+    "vfork",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "userfaultfd",
+    "perf_event_open",
+    "kexec_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+)
+_NUMBERS = {
+    "x86_64": {
+        "execve": 59,
+        "execveat": 322,
+        "fork": 57,
+        "vfork": 58,
+        "ptrace": 101,
+        "process_vm_readv": 310,
+        "process_vm_writev": 311,
+        "unshare": 272,
+        "setns": 308,
+        "mount": 165,
+        "umount2": 166,
+        "pivot_root": 155,
+        "chroot": 161,
+        "keyctl": 250,
+        "add_key": 248,
+        "request_key": 249,
+        "bpf": 321,
+        "userfaultfd": 323,
+        "perf_event_open": 298,
+        "kexec_load": 246,
+        "init_module": 175,
+        "finit_module": 313,
+        "delete_module": 176,
+        "io_uring_setup": 425,
+        "io_uring_enter": 426,
+        "io_uring_register": 427,
+        "clone": 56,
+        "clone3": 435,
+    },
+    "aarch64": {
+        "execve": 221,
+        "execveat": 281,
+        "ptrace": 117,
+        "process_vm_readv": 270,
+        "process_vm_writev": 271,
+        "unshare": 97,
+        "setns": 268,
+        "mount": 40,
+        "umount2": 39,
+        "pivot_root": 41,
+        "chroot": 51,
+        "keyctl": 219,
+        "add_key": 217,
+        "request_key": 218,
+        "bpf": 280,
+        "userfaultfd": 282,
+        "perf_event_open": 241,
+        "kexec_load": 104,
+        "init_module": 105,
+        "finit_module": 273,
+        "delete_module": 106,
+        "io_uring_setup": 425,
+        "io_uring_enter": 426,
+        "io_uring_register": 427,
+        "clone": 220,
+        "clone3": 435,
+    },
+}
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_CLONE_THREAD = 0x00010000
+_EPERM, _ENOSYS = 1, 38
+
+
+def syscall_filter_program(machine: str) -> list[tuple[int, int, int, int]] | None:
+    """The classic-BPF seccomp program (code, jt, jf, k) for ``machine``, or None."""
+    numbers = _NUMBERS.get(machine)
+    if numbers is None:
+        return None
+    arch, clone, clone3 = _AUDIT_ARCH[machine], numbers["clone"], numbers["clone3"]
+    refused = [numbers[name] for name in _REFUSED if name in numbers]  # arm64 has no fork
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, deny, nosys = 0x7FFF0000, 0x00050000 | _EPERM, 0x00050000 | _ENOSYS
+    # labels resolved after layout: jumps are relative to the next instruction
+    body: list[tuple[int, str | int, str | int, int]] = [
+        (ld, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 0, "deny", arch),  # another ABI (32-bit calls on x86-64): refused
+        (ld, 0, 0, 0),  # seccomp_data.nr
+    ]
+    if machine == "x86_64":
+        body.append((jge, "deny", 0, 0x40000000))  # the x32 ABI
+    body += [(jeq, "deny", 0, nr) for nr in refused]
+    body += [(jeq, "nosys", 0, clone3), (jeq, 0, "allow", clone)]
+    body += [(ld, 0, 0, 16), (jset, "allow", "deny", _CLONE_THREAD)]  # args[0], low word
+    labels = {"allow": len(body), "deny": len(body) + 1, "nosys": len(body) + 2}
+    program = []
+    for i, (code, jt, jf, k) in enumerate(body):
+        jt_off = labels[jt] - i - 1 if isinstance(jt, str) else jt
+        jf_off = labels[jf] - i - 1 if isinstance(jf, str) else jf
+        program.append((code, jt_off, jf_off, k))
+    return [*program, (ret, 0, 0, allow), (ret, 0, 0, deny), (ret, 0, 0, nosys)]
+
+
+def install_syscall_filter() -> bool:
+    """Refuse fork, exec, ptrace and namespace calls from here on; False where impossible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    program = syscall_filter_program(os.uname().machine)
+    if program is None:
+        return False
+    try:
+        import ctypes
+    except ImportError:
+        return False
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_uint16),
+            ("jt", ctypes.c_uint8),
+            ("jf", ctypes.c_uint8),
+            ("k", ctypes.c_uint32),
+        ]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(SockFilter))]
+
+    filters = (SockFilter * len(program))(*[SockFilter(*insn) for insn in program])
+    fprog = SockFprog(len(program), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        return False
+    return bool(libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(fprog), 0, 0) == 0)
 
 
 def _disable_fork_exec(guard: Guard) -> None:

@@ -10,10 +10,14 @@ Every violation is an outcome, never an exception out of ``run_code``.
 Limits: wall clock (enforced here), CPU seconds, address space, file size,
 open files and processes (rlimits in the child), and the bytes of output
 read back (pipes are read as they fill; the process is killed at the cap).
-The child refuses file access outside its directory and the interpreter's
-libraries, process spawning, sockets, and imports outside an allow-list
-(see ``child.py``); when ``unshare`` can give it an empty network
-namespace without privileges it runs inside one as well.
+The barrier is an OS-level jail (``jail.py``: bubblewrap, every namespace,
+an unprivileged uid, a private tmpfs folder, nothing of the home or the
+workspace in view, its own PID namespace); where it is unavailable, an
+``unshare`` network + PID namespace, or nothing, and the result says which
+(``SandboxResult.isolation``).  Inside, as defence in depth, the child sets
+rlimits and a syscall filter and refuses file access outside its directory
+and the interpreter's libraries, process spawning, sockets, and imports
+outside an allow-list (see ``child.py``).
 """
 
 from __future__ import annotations
@@ -31,9 +35,19 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+
+from workbench.core.payloads import ExecPayload
+from workbench.core.sandbox.jail import (
+    CHILD_DIR,
+    JAIL_DIR,
+    Isolation,
+    JailMount,
+    bwrap_argv,
+    jail_status,
+    unshare_prefix,
+)
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
 
@@ -48,6 +62,7 @@ ErrorKindName = Literal[
     "syntax",
     "exception",
     "no_result",
+    "tampering",
     "crash",
 ]
 LimitName = Literal["wall_time", "cpu_time", "memory", "output"]
@@ -103,7 +118,10 @@ class Limits:
     open_files: int = 64
     processes: int = 0  # RLIMIT_NPROC; no forks or threads (ignored when running as root)
     modules: frozenset[str] = DEFAULT_MODULES
-    network_namespace: bool = True  # use `unshare` when it works unprivileged
+    folder_bytes: int = 100_000_000  # the program's private tmpfs under the jail
+    jail: bool = True  # bubblewrap when it works (False: the pre-jail path, for comparison)
+    network_namespace: bool = True  # without the jail: `unshare` when it works unprivileged
+    syscall_filter: bool = True  # seccomp: no fork, exec or ptrace (Linux x86-64 / arm64)
 
 
 @dataclass(frozen=True)
@@ -122,12 +140,14 @@ class SandboxResult:
     stderr: str = ""
     returncode: int | None = None
     violations: tuple[str, ...] = field(default=())
+    isolation: Isolation = Isolation.RLIMITS_ONLY  # what it ran under
+    syscall_filter: bool = False  # whether the seccomp filter was installed
 
     @property
     def ok(self) -> bool:
         return self.error_kind is None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ExecPayload:
         """A compact record for sample payloads (stdout/stderr cut to 2,000 characters)."""
         return {
             "ok": self.ok,
@@ -142,6 +162,8 @@ class SandboxResult:
             "stdout": self.stdout[:2000],
             "stderr": self.stderr[-2000:],
             "violations": list(self.violations),
+            "isolation": str(self.isolation),
+            "syscall_filter": self.syscall_filter,
         }
 
 
@@ -164,17 +186,35 @@ def run_code(
     """
     started = time.monotonic()
     entry = entry or call
-    workdir = tempfile.mkdtemp(prefix="wb-sandbox-")
+    isolation = isolation_for(limits)
+    workdir: str | None = None
     try:
-        read_only = _link_files(workdir, files)
-        result = _run_child(code, entry, limits, workdir, read_only, started)
+        pairs = _file_pairs(files)
+        if isolation is Isolation.BWRAP:
+            launch = _jailed(limits, pairs)
+        else:
+            workdir = tempfile.mkdtemp(prefix="wb-sandbox-")
+            launch = _unjailed(limits, workdir, pairs, isolation)
+        result = _run_child(code, entry, limits, launch, started)
     except OSError as exc:  # cannot even start: still an outcome
         result = SandboxResult(
             stdout="", error=f"sandbox failed to start: {exc}", error_kind="crash"
         )
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return replace(result, duration_s=time.monotonic() - started)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return replace(result, duration_s=time.monotonic() - started, isolation=isolation)
+
+
+def isolation_for(limits: Limits) -> Isolation:
+    """The isolation a run under ``limits`` gets on this machine (probed once)."""
+    if limits.jail:
+        status = jail_status()
+        if status.isolation is Isolation.BWRAP:
+            return Isolation.BWRAP
+    if limits.network_namespace and unshare_prefix():
+        return Isolation.NAMESPACE
+    return Isolation.RLIMITS_ONLY
 
 
 def run_many(
@@ -196,40 +236,70 @@ def run_many(
 # -- internals ------------------------------------------------------------------
 
 
-def _link_files(workdir: str, files: FileSpec | None) -> list[str]:
-    """Symlink data files into the directory; the child may read but not write them."""
+@dataclass(frozen=True)
+class _Launch:
+    """How to start the child: command, folder, environment, its read-only files."""
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    read_only: list[str]  # paths as the child sees them
+    signal_as_status: bool  # bwrap reports a child killed by signal N as exit 128 + N
+
+
+def _file_pairs(files: FileSpec | None) -> list[tuple[str, str]]:
+    """(plain name, real path) of each data file, checked before anything starts."""
     if files is None:
         return []
     pairs = (
         list(files.items()) if isinstance(files, Mapping) else [(Path(p).name, p) for p in files]
     )
-    read_only = []
+    checked = []
     for name, source in pairs:
-        target = Path(workdir, name)
-        if target.parent.resolve() != Path(workdir).resolve():
+        if not name or name in (".", "..") or "/" in name or "\0" in name:
             raise OSError(f"file name '{name}' must be a plain name")
         real = os.path.realpath(source)
         if not os.path.isfile(real):
             raise OSError(f"{source}: no such file")
-        target.symlink_to(real)
-        read_only.append(real)
-    return read_only
+        checked.append((name, real))
+    return checked
 
 
-@cache
-def _unshare_prefix() -> tuple[str, ...]:
-    """``unshare`` arguments for an empty network namespace, or () when unavailable."""
-    exe = shutil.which("unshare")
-    if exe is None or not sys.platform.startswith("linux"):
-        return ()
-    prefix = (exe, "--user", "--map-root-user", "--net", "--")
-    try:
-        probe = subprocess.run(
-            [*prefix, "/bin/true"], capture_output=True, timeout=5, env={}, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return prefix if probe.returncode == 0 else ()
+def _jailed(limits: Limits, pairs: list[tuple[str, str]]) -> _Launch:
+    """bwrap around the child: its folder is a private tmpfs, data files bound read-only."""
+    status = jail_status()
+    assert status.bwrap is not None
+    mounts = [JailMount(real, f"{JAIL_DIR}/{name}") for name, real in pairs]
+    argv = bwrap_argv(
+        status.bwrap,
+        folder_bytes=limits.folder_bytes,
+        mounts=mounts,
+        child=CHILD_SCRIPT,
+        env=_child_env(JAIL_DIR),
+    )
+    return _Launch(
+        argv=[*argv, "-I", "-B", f"{CHILD_DIR}/{CHILD_SCRIPT.name}"],
+        cwd="/",
+        env=_child_env(JAIL_DIR),  # bwrap's own environment too: it is pid 1 in the jail
+        read_only=[m.target for m in mounts],
+        signal_as_status=True,
+    )
+
+
+def _unjailed(
+    limits: Limits, workdir: str, pairs: list[tuple[str, str]], isolation: Isolation
+) -> _Launch:
+    """The child in a host temporary folder, data files symlinked in."""
+    for name, real in pairs:
+        Path(workdir, name).symlink_to(real)
+    prefix = unshare_prefix() if isolation is Isolation.NAMESPACE else ()
+    return _Launch(
+        argv=[*prefix, sys.executable, "-I", "-B", str(CHILD_SCRIPT)],
+        cwd=workdir,
+        env=_child_env(workdir),
+        read_only=[real for _, real in pairs],
+        signal_as_status=False,
+    )
 
 
 def _child_env(workdir: str) -> dict[str, str]:
@@ -251,8 +321,7 @@ def _run_child(
     code: str,
     entry: str | None,
     limits: Limits,
-    workdir: str,
-    read_only: list[str],
+    launch: _Launch,
     started: float,
 ) -> SandboxResult:
     report_r, report_w = os.pipe()
@@ -260,8 +329,9 @@ def _run_child(
         "code": code,
         "entry": entry,
         "report_fd": report_w,
-        "read_only": read_only,
+        "read_only": launch.read_only,
         "allowed_modules": sorted(limits.modules),
+        "syscall_filter": bool(limits.syscall_filter),
         "limits": {
             "cpu_s": int(limits.cpu_s),
             "memory_bytes": int(limits.memory_mb) * 1024 * 1024,
@@ -270,23 +340,21 @@ def _run_child(
             "processes": int(limits.processes),
         },
     }
-    prefix = _unshare_prefix() if limits.network_namespace else ()
-    argv = [*prefix, sys.executable, "-I", "-B", str(CHILD_SCRIPT)]
     try:
         proc = subprocess.Popen(
-            argv,
+            launch.argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            cwd=workdir,
-            env=_child_env(workdir),
-            pass_fds=(report_w,),
+            cwd=launch.cwd,
+            env=launch.env,
+            pass_fds=(report_w,),  # and nothing else: close_fds stays on
             start_new_session=True,  # its own process group, killed as a whole
         )
     finally:
         os.close(report_w)
     try:
-        return _supervise(proc, json.dumps(job).encode(), report_r, limits, started)
+        result = _supervise(proc, json.dumps(job).encode(), report_r, limits, started, launch)
     finally:
         if proc.returncode is None:  # not reaped yet, so its group id cannot be someone else's
             _kill_group(proc)
@@ -294,6 +362,7 @@ def _run_child(
             if stream is not None:
                 stream.close()
         proc.wait()
+    return result
 
 
 def _exit_fd(pid: int) -> int | None:
@@ -305,7 +374,12 @@ def _exit_fd(pid: int) -> int | None:
 
 
 def _supervise(
-    proc: subprocess.Popen[bytes], job: bytes, report_r: int, limits: Limits, started: float
+    proc: subprocess.Popen[bytes],
+    job: bytes,
+    report_r: int,
+    limits: Limits,
+    started: float,
+    launch: _Launch,
 ) -> SandboxResult:
     """Feed the job, read the pipes up to their caps until the child is done, classify."""
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -359,6 +433,8 @@ def _supervise(
     if proc.returncode is None:
         _kill_group(proc)
     returncode = proc.wait()
+    if launch.signal_as_status and returncode > 128:
+        returncode = 128 - returncode  # as if we had waited on the child itself
     stdout = buffers[proc.stdout.fileno()].decode("utf-8", "replace")
     stderr = buffers[proc.stderr.fileno()].decode("utf-8", "replace")
     return _classify(stdout, stderr, bytes(report), returncode, limit_hit, limits)
@@ -414,6 +490,7 @@ def _classify(
         answer=value.get("answer"),
         result_type=value.get("type"),
         violations=violations,
+        syscall_filter=bool(outcome.get("syscall_filter")),
     )
     if outcome.get("status") == "error":
         kind = outcome.get("kind", "exception")
@@ -440,5 +517,24 @@ def _parse_report(report: bytes) -> dict[str, Any] | None:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the child's process group, and the init of any namespace it started first.
+
+    Under bwrap or ``unshare --fork`` the program runs as init of its own PID namespace
+    in another session; it may have cleared its parent-death signal, so it is killed
+    directly (SIGKILL from outside reaches a namespace init), which ends everything
+    inside it.
+    """
+    for pid in _children(proc.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (its parent is alive and unreaped, so no pid is reused)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
