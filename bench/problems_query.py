@@ -5,11 +5,16 @@ Builds a temporary workspace (two thirds GSM8K-like, one third MATH-like rows,
 time of the queries the Problems screen makes: first page, count, a search
 keystroke, sorts, filters, distinct values and sampling.
 
-Run: ``.venv/bin/python bench/problems_query.py [N]``.
+Searches are timed through the trigram index and, as the baseline in the same run, by the
+scan the index replaced (``use_index=False``), for a common and a rare term; a keystroke is
+the debounce plus the page and the (capped) count the screen asks for.
+
+Run: ``.venv/bin/python bench/problems_query.py [N]`` (or ``BENCH_SCALE=1000000``).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import sys
@@ -23,12 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.core.library.problems import (
     ProblemFilter,
+    count_matches,
     count_problems,
     distinct_values,
     query_problems,
     sample_ids,
 )
 from workbench.core.store import Store, dumps, now_iso
+from workbench.tui.widgets.problem_filters import SEARCH_DEBOUNCE_S
 
 WORDS = [
     "apples",
@@ -123,8 +130,26 @@ def median_ms(fn: Callable[[], object], rounds: int = 7) -> float:
     return statistics.median(times)
 
 
+def keystroke(store: Store, label: str, term: str) -> None:
+    """A search keystroke through the index, and by scanning as before it, in the same run."""
+    flt = ProblemFilter(text=term)
+    page = median_ms(lambda: query_problems(store, flt), rounds=5)
+    count = median_ms(lambda: count_matches(store, flt), rounds=5)
+    scan_page = median_ms(lambda: query_problems(store, flt, use_index=False), rounds=3)
+    scan_count = median_ms(lambda: count_problems(store, flt, use_index=False), rounds=3)
+    key = SEARCH_DEBOUNCE_S * 1000 + page + count
+    scan_key = SEARCH_DEBOUNCE_S * 1000 + scan_page + scan_count
+    print(
+        f"{label:<6} {term!r:<18} index: page {page:7.1f} ms count {count:7.1f} ms "
+        f"({count_matches(store, flt)}) keystroke {key:7.1f} ms | scan: page "
+        f"{scan_page:7.1f} count {scan_count:7.1f} keystroke {scan_key:7.1f} ms | "
+        f"{scan_key / key:5.1f}x (target < 100 ms)"
+    )
+
+
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_SCALE", 100_000))
+    print(f"load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "bench.db")
         start = time.perf_counter()
@@ -160,6 +185,9 @@ def main() -> None:
         width = max(len(name) for name, _ in cases)
         for name, fn in cases:
             print(f"{name:<{width}}  {median_ms(fn):8.1f} ms")
+        print(f"\nsearch keystroke = debounce {SEARCH_DEBOUNCE_S * 1000:.0f} ms + page + count")
+        for label, term in (("common", "duck"), ("rare", f"Problem {n - 1}:"), ("rare", "zzz")):
+            keystroke(store, label, term)
         store.close()
 
 

@@ -107,6 +107,44 @@ def test_dataset_save_to_disk_round_trips(seeded: tuple[Path, int], tmp_path: Pa
     assert all(FAKE_KEY not in (o or "") for o in ds["output"])
 
 
+def test_parquet_export_streams_the_same_rows_in_row_groups(
+    seeded: tuple[Path, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    db, run_id = seeded
+    monkeypatch.setattr(export, "PARQUET_BATCH_ROWS", 2)  # 5 rows: groups of 2, 2 and 1
+    out = tmp_path / "s.parquet"
+    assert (
+        main(["--db", str(db), "export", str(run_id), "--format", "parquet", "--out", str(out)])
+        == 0
+    )
+    parquet = pq.ParquetFile(out)
+    assert parquet.metadata.num_row_groups == 3
+    assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
+    store = Store(db)
+    expected = list(export.iter_sample_rows(store, run_id))
+    store.close()
+    got = parquet.read().to_pylist()
+    assert [r["sample_id"] for r in got] == [r["sample_id"] for r in expected]
+    for mine, theirs in zip(got, expected, strict=True):
+        assert json.loads(mine.pop("payload")) == theirs.pop("payload")
+        assert json.loads(mine.pop("labels")) == theirs.pop("labels")
+        assert mine == theirs
+    assert FAKE_KEY.encode() not in out.read_bytes()
+
+
+def test_an_empty_run_exports_an_empty_parquet(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    store = Store(tmp_path / "w.db")
+    run_id = store.create_run("empty", "calibration", {"kind": "calibration"})
+    assert export.export_samples(store, run_id, "parquet", tmp_path / "e.parquet") == 0
+    store.close()
+    table = pq.read_table(tmp_path / "e.parquet")
+    assert table.num_rows == 0 and table.column_names == list(export.SAMPLE_COLUMNS)
+
+
 def test_push_to_hub_offline_is_one_clear_line(
     seeded: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -10,7 +10,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select, Static
 
 from tests.problem_fixtures import fill_library
-from workbench.core.library.problems import problem_set_ids
+from workbench.core.library.problems import MatchCount, problem_set_ids
 from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store, open_store
@@ -68,7 +68,7 @@ async def test_opens_with_first_page_and_counts(store: Store) -> None:
         table = screen.query_one(ProblemTable)
         assert table.has_focus
         assert table.row_count == PAGE_SIZE
-        assert screen.total == N_PROBLEMS
+        assert screen.total == MatchCount(N_PROBLEMS)
         assert f"200 of {N_PROBLEMS} shown" in status(screen)
         assert table_ids(screen)[0] == "gsm8k/000000"
 
@@ -95,11 +95,11 @@ async def test_search_narrows_rows(store: Store) -> None:
         await pilot.press(*"problem 12)", "enter")
         await settle(app, pilot)
         assert table_ids(screen) == ["gsm8k/000012"]
-        assert screen.total == 1
+        assert screen.total == MatchCount(1)
         assert screen.query_one(ProblemTable).has_focus
         await pilot.press("escape")  # clears the search
         await settle(app, pilot)
-        assert screen.total == N_PROBLEMS
+        assert screen.total == MatchCount(N_PROBLEMS)
 
 
 async def test_filters_and_sort(store: Store) -> None:
@@ -108,19 +108,19 @@ async def test_filters_and_sort(store: Store) -> None:
         screen = await open_problems(app, pilot)
         screen.query_one("#filter-source", Select).value = "math"
         await settle(app, pilot)
-        assert screen.total == N_PROBLEMS // 3
+        assert screen.total == MatchCount(N_PROBLEMS // 3)
         assert all(pid.startswith("math/") for pid in table_ids(screen))
         screen.query_one("#filter-level", Select).value = "3"
         await settle(app, pilot)
         assert screen.state.level == "3"
-        assert screen.total == sum(1 for i in range(2, N_PROBLEMS, 3) if 1 + i % 5 == 3)
+        assert screen.total == MatchCount(sum(1 for i in range(2, N_PROBLEMS, 3) if 1 + i % 5 == 3))
         await pilot.press("c")  # clear filters
         await settle(app, pilot)
-        assert screen.total == N_PROBLEMS
+        assert screen.total == MatchCount(N_PROBLEMS)
         screen.query_one("#filter-bin", Select).value = "easy"
         await settle(app, pilot)
         easy = [i for i in range(0, N_PROBLEMS, 7) if i % 10 >= 8]
-        assert screen.total == len(easy)
+        assert screen.total == MatchCount(len(easy))
         await pilot.press("c")
         # o cycles the sort: id -> source -> level -> steps -> solve rate (descending)
         for _ in range(4):

@@ -84,3 +84,62 @@ async def test_same_secret_is_caught_by_engine_provider_and_export(
     store.close()
     assert len(rows) == 2
     assert secret not in json.dumps(rows) and all(REDACTED in r["output"] for r in rows)
+
+
+QUOTED_SECRET = 'pa"ss\\word-Ünïcode-123'  # JSON escapes the quote and the backslash
+
+
+def test_stored_json_redacts_secrets_as_json_spells_them() -> None:
+    redactor = Redactor.from_env(environ={"X_SECRET": QUOTED_SECRET})
+    for ascii in (True, False):
+        data = {"note": f"said {QUOTED_SECRET}", "n": 1, "deep": [{"k": QUOTED_SECRET}]}
+        raw = json.dumps(data, ensure_ascii=ascii)
+        assert QUOTED_SECRET not in raw  # only an escaped spelling is in the stored text
+        parsed = redactor.stored_json(raw, {})
+        assert parsed == {"note": f"said {REDACTED}", "n": 1, "deep": [{"k": REDACTED}]}
+    assert redactor.stored_json(None, []) == [] and redactor.stored_json("not json", {}) == {}
+
+
+def test_stored_json_drops_secret_named_keys_at_any_depth() -> None:
+    raw = json.dumps({"steps": [{"headers": {"a": 1}, "api_key": "x", "ok": "fine"}], "n": 2})
+    assert Redactor().stored_json(raw, {}) == {"steps": [{"ok": "fine"}], "n": 2}
+    assert Redactor().stored_json(json.dumps({"output_tokens": 3}), {}) == {"output_tokens": 3}
+
+
+def test_is_clean_sees_every_secret_and_key_shape() -> None:
+    redactor = Redactor.from_env(environ={"X_TOKEN": ENV_SECRET})
+    assert redactor.is_clean("nothing to see\x00here")
+    assert not redactor.is_clean(f"a\x00{ENV_SECRET}")
+    assert not redactor.is_clean(f"a {SHAPED_SECRET}")
+    assert not redactor.is_clean("hf_abcdefghijklmnopqrstu")
+
+
+async def test_export_redacts_payload_labels_and_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every path of the export's row builder: clean rows, and rows holding a secret."""
+    monkeypatch.setenv("MY_SERVICE_TOKEN", QUOTED_SECRET)
+    engine, store = make_engine(
+        tmp_path, FakeProvider(script=lambda req, n: f"key {QUOTED_SECRET}")
+    )
+    run_id = new_run(store)
+    await engine.run_items(run_id, items(3))
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE samples SET payload=? WHERE run_id=?",
+            (json.dumps({"said": QUOTED_SECRET, "authorization": "Bearer x", "ok": 1}), run_id),
+        )
+        sample_ids = [
+            r[0] for r in conn.execute("SELECT id FROM samples WHERE run_id=?", (run_id,))
+        ]
+        conn.execute(
+            "INSERT INTO labels (sample_id, label, created_at) VALUES (?,?,'t')",
+            (sample_ids[0], f"see {QUOTED_SECRET}"),
+        )
+    rows = list(iter_sample_rows(store, run_id))
+    store.close()
+    for ascii in (True, False):
+        text = json.dumps(rows, ensure_ascii=ascii)
+        assert QUOTED_SECRET not in text and json.dumps(QUOTED_SECRET)[1:-1] not in text
+    assert all(r["payload"] == {"said": REDACTED, "ok": 1} for r in rows)
+    assert rows[0]["labels"] == [f"see {REDACTED}"]

@@ -9,7 +9,7 @@ from typing import Any
 def register(sub: Any) -> None:
     p = sub.add_parser("export", help="export a run's samples (or its analysis tables)")
     p.add_argument("run_id", type=int, metavar="RUN_ID")
-    p.add_argument("--format", choices=("jsonl", "csv", "dataset"), default="jsonl")
+    p.add_argument("--format", choices=("jsonl", "csv", "parquet", "dataset"), default="jsonl")
     p.add_argument("--out", help="output file (a directory for --format dataset)")
     p.add_argument("--stage", help="only samples of this stage (e.g. continue)")
     p.add_argument(

@@ -237,4 +237,32 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        "trigram full-text index over problem ids and questions, for search at a million",
+        [
+            # External content: the index holds trigrams only, the text stays in problems.
+            # It is keyed on problems' implicit rowid, which only a VACUUM renumbers: the
+            # store never vacuums, and search re-checks every hit with LIKE, so a stale
+            # index can miss rows but never show a wrong one.
+            "CREATE VIRTUAL TABLE IF NOT EXISTS problems_fts USING fts5("
+            "id, question, content='problems', content_rowid='rowid', tokenize='trigram')",
+            "CREATE TRIGGER IF NOT EXISTS problems_fts_insert AFTER INSERT ON problems BEGIN "
+            "INSERT INTO problems_fts(rowid, id, question) "
+            "VALUES (new.rowid, new.id, new.question); END",
+            "CREATE TRIGGER IF NOT EXISTS problems_fts_delete AFTER DELETE ON problems BEGIN "
+            "INSERT INTO problems_fts(problems_fts, rowid, id, question) "
+            "VALUES ('delete', old.rowid, old.id, old.question); END",
+            "CREATE TRIGGER IF NOT EXISTS problems_fts_update AFTER UPDATE OF id, question "
+            "ON problems BEGIN "
+            "INSERT INTO problems_fts(problems_fts, rowid, id, question) "
+            "VALUES ('delete', old.rowid, old.id, old.question); "
+            "INSERT INTO problems_fts(rowid, id, question) "
+            "VALUES (new.rowid, new.id, new.question); END",
+            "INSERT INTO problems_fts(problems_fts) VALUES ('rebuild')",
+        ],
+    )
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]

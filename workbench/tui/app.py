@@ -13,28 +13,30 @@ from __future__ import annotations
 import errno
 import sys
 import termios
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
-from workbench.core.library import describe_import, import_samples
-from workbench.core.providers import ProviderRegistry
-from workbench.core.settings import Settings
-from workbench.core.store import Store
 from workbench.tui.commands import PaletteCommand, WorkbenchCommands
-from workbench.tui.live_runs import LaunchRequest, LaunchRun
-from workbench.tui.messages import OpenRun, OpenRunBuilder, SamplesImported, WorkspaceChanged
-from workbench.tui.screens.help import HelpScreen
+from workbench.tui.messages import (
+    OpenRun,
+    OpenRunBuilder,
+    RunOpener,
+    SamplesImported,
+    WorkspaceChanged,
+)
 from workbench.tui.screens.home import HomeScreen
-from workbench.tui.screens.monitor import MonitorScreen
-from workbench.tui.screens.plots import PlotsScreen
-from workbench.tui.screens.problems import ProblemsScreen
-from workbench.tui.screens.prompts import PromptsScreen
-from workbench.tui.screens.run_builder import RunBuilderScreen
-from workbench.tui.screens.runs import RunsScreen
-from workbench.tui.screens.traces import TracesScreen
 from workbench.tui.workspace import Workspace
+
+if TYPE_CHECKING:
+    from workbench.core.providers import ProviderRegistry
+    from workbench.core.settings import Settings
+    from workbench.core.store import Store
+    from workbench.tui.live_runs import LaunchRequest
 
 #: mode name -> (key, title); order is the order of the number keys
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -48,20 +50,62 @@ SECTIONS: dict[str, tuple[str, str]] = {
 
 _SECTIONS_GROUP = Binding.Group("sections", compact=True)
 
+# Only Home is imported with the app: each other section (and the engine, experiments and
+# analysis behind it) loads when first opened, or in the background after the first paint,
+# so the first screen is drawn without paying for the rest.
+
+
+def _problems_screen() -> type[Screen[Any]]:
+    from workbench.tui.screens.problems import ProblemsScreen
+
+    return ProblemsScreen
+
+
+def _prompts_screen() -> type[Screen[Any]]:
+    from workbench.tui.screens.prompts import PromptsScreen
+
+    return PromptsScreen
+
+
+def _runs_screen() -> type[Screen[Any]]:
+    from workbench.tui.screens.runs import RunsScreen
+
+    return RunsScreen
+
+
+def _traces_screen() -> type[Screen[Any]]:
+    from workbench.tui.screens.traces import TracesScreen
+
+    return TracesScreen
+
+
+def _plots_screen() -> type[Screen[Any]]:
+    from workbench.tui.screens.plots import PlotsScreen
+
+    return PlotsScreen
+
+
+#: mode name -> its screen class, loaded on first use
+SECTION_SCREENS: dict[str, Callable[[], type[Screen[Any]]]] = {
+    "home": lambda: HomeScreen,
+    "problems": _problems_screen,
+    "prompts": _prompts_screen,
+    "runs": _runs_screen,
+    "traces": _traces_screen,
+    "plots": _plots_screen,
+}
+
+
+def _mode_factory(load: Callable[[], type[Screen[Any]]]) -> Callable[[], Screen[Any]]:
+    return lambda: load()()
+
 
 class WorkbenchApp(App[None]):
     """Problems, Prompts, Runs, Traces and Plots as top-level modes."""
 
     TITLE = "workbench"
     CSS_PATH = "app.tcss"
-    MODES = {
-        "home": HomeScreen,
-        "problems": ProblemsScreen,
-        "prompts": PromptsScreen,
-        "runs": RunsScreen,
-        "traces": TracesScreen,
-        "plots": PlotsScreen,
-    }
+    MODES = {mode: _mode_factory(load) for mode, load in SECTION_SCREENS.items()}
     DEFAULT_MODE = "home"
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
     #: app-wide palette commands; each section screen declares its own PALETTE
@@ -113,6 +157,19 @@ class WorkbenchApp(App[None]):
         self.mode_change_signal.subscribe(self, self._mode_changed)
         self._mode_changed(self.current_mode)
         self.set_interval(2.0, self._exit_if_terminal_hung_up)
+        # after the first screen settles, so the import does not compete with its paint
+        self.set_timer(0.5, self._load_sections)
+
+    @work(thread=True, exit_on_error=False, group="load-sections")
+    def _load_sections(self) -> None:
+        """Import the other sections after the first paint, so the first switch is quick."""
+        for load in SECTION_SCREENS.values():
+            load()
+        from workbench.tui.screens import help, monitor, run_builder  # noqa: F401
+
+    def section_screen_classes(self) -> dict[str, type[Screen[Any]]]:
+        """Each section's screen class (imports the ones not loaded yet)."""
+        return {mode: load() for mode, load in SECTION_SCREENS.items()}
 
     def _exit_if_terminal_hung_up(self) -> None:
         """Exit when the terminal is gone, as a hung-up process would.
@@ -133,17 +190,22 @@ class WorkbenchApp(App[None]):
     @on(OpenRun)
     async def _open_run(self, message: OpenRun) -> None:
         if message.section == "monitor":
+            from workbench.tui.screens.monitor import MonitorScreen
+
             run_id = message.run_id
             self.push_screen(MonitorScreen(run_id, self.workspace.live_runs.get(run_id)))
             return
         if self.current_mode != message.section:
             await self.switch_mode(message.section)
         screen = self.screen
-        if isinstance(screen, TracesScreen | PlotsScreen):
+        if isinstance(screen, RunOpener):
             screen.open_run(message.run_id)
 
     @on(OpenRunBuilder)
     def _open_run_builder(self) -> None:
+        from workbench.tui.live_runs import LaunchRun
+        from workbench.tui.screens.run_builder import RunBuilderScreen
+
         requester = self.screen  # the Runs screen: it launches what the builder returns
 
         def done(request: LaunchRequest | None) -> None:
@@ -155,6 +217,8 @@ class WorkbenchApp(App[None]):
     # -- actions -----------------------------------------------------------
 
     def action_help(self) -> None:
+        from workbench.tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         title = SECTIONS.get(self.current_mode, ("", self.current_mode))[1]
@@ -166,6 +230,8 @@ class WorkbenchApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="import-samples")
     def _import_samples(self) -> None:
+        from workbench.core.library import describe_import, import_samples
+
         try:
             with self.workspace.thread_store() as store:
                 result = import_samples(store)

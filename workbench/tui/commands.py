@@ -33,7 +33,9 @@ class PaletteCommand:
 def palette_commands(app: App[Any]) -> list[PaletteCommand]:
     """The app's commands and every section screen's, sorted by title."""
     found: list[PaletteCommand] = list(_declared(app))
-    for mode, screen in app.MODES.items():
+    sections = getattr(app, "section_screen_classes", None)
+    screens: dict[str, object] = sections() if callable(sections) else dict(app.MODES)
+    for mode, screen in screens.items():
         found += [
             command if command.mode else replace(command, mode=mode)
             for command in _declared(screen)

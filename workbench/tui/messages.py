@@ -7,12 +7,19 @@ one of the navigation messages below, and the app (which knows every section) ha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from textual.message import Message
 
 #: the sections that can show one run
 RunSection = Literal["monitor", "traces", "plots"]
+
+
+@runtime_checkable
+class RunOpener(Protocol):
+    """A section that can show one run (Traces, Plots): the app calls it on ``OpenRun``."""
+
+    def open_run(self, run_id: int) -> None: ...
 
 
 @dataclass

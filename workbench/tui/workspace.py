@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.dom import DOMNode
 
 from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
-from workbench.tui.live_runs import LiveRun
+
+if TYPE_CHECKING:  # the engine and experiments load with the first run, not at start-up
+    from workbench.tui.live_runs import LiveRun
 
 
 @dataclass(frozen=True)

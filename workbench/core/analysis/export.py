@@ -1,8 +1,8 @@
 """Exports of a run: samples (with grades, call metadata, labels) and analysis tables.
 
-Formats: JSONL, CSV, and a Hugging Face ``datasets.Dataset`` (``save_to_disk``,
-or ``push_to_hub`` when online).  Exports never contain API keys or request
-headers: rows are built from an explicit list of columns (the stored request
+Formats: JSONL, CSV, zstd Parquet (streamed in row groups) and a Hugging Face
+``datasets.Dataset`` read from that Parquet (``save_to_disk``, or ``push_to_hub`` when
+online).  Exports never contain API keys or request headers: rows are built from an explicit list of columns (the stored request
 and what the adapter sent are left out), payload keys that name secrets are
 dropped, and any value of a key-holding environment variable is redacted.
 """
@@ -12,16 +12,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from workbench.core.errors import ConfigError, InputError
 from workbench.core.redact import Redactor, redact_text
-from workbench.core.store import Store, loads
+from workbench.core.store import Store
 
-ExportFormat = Literal["jsonl", "csv", "dataset"]
-FORMATS: tuple[str, ...] = ("jsonl", "csv", "dataset")
+ExportFormat = Literal["jsonl", "csv", "parquet", "dataset"]
+FORMATS: tuple[str, ...] = ("jsonl", "csv", "parquet", "dataset")
 
 #: sample columns in export order; the call's request, headers and sent params are never read
 SAMPLE_COLUMNS = (
@@ -55,15 +56,26 @@ def iter_sample_rows(
     """.format(stage="AND s.stage = ?" if stage else "")
     params: list[Any] = [run_id, stage] if stage else [run_id]
     redactor = Redactor.from_env()
+    text = redactor.text
     cur = store.conn.execute(sql, params)
     cols = [c[0] for c in cur.description]
+    json_columns = {"payload", "labels"}
     for raw in cur:
-        row = dict(zip(cols, raw, strict=True))
-        row["payload"] = loads(row["payload"], {})
-        row["labels"] = loads(row["labels"], [])
+        # The columns are the fixed list above (none names a secret), so only their text
+        # needs redacting: one test over the row's joined text clears most rows at once.
+        clean = redactor.is_clean("\x00".join(v for v in raw if type(v) is str))
+        if clean:
+            row = dict(zip(cols, raw, strict=True))
+        else:
+            row = {
+                c: v if c in json_columns or type(v) is not str else text(v)
+                for c, v in zip(cols, raw, strict=True)
+            }
+        row["payload"] = redactor.stored_json(row["payload"], {}, clean=clean)
+        row["labels"] = redactor.stored_json(row["labels"], [], clean=clean)
         row["correct"] = None if row["correct"] is None else bool(row["correct"])
         row["cache_hit"] = None if row["cache_hit"] is None else bool(row["cache_hit"])
-        yield redactor.value(row)
+        yield row
 
 
 def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
@@ -111,33 +123,102 @@ def _open_out(path: str | Path, newline: str | None = None) -> Any:
         raise InputError(f"{p}: cannot write: {exc.strerror or exc}") from None
 
 
-def to_dataset(rows: Iterable[Mapping[str, Any]]) -> Any:
-    """A ``datasets.Dataset``; payload and labels are JSON text so every row has one schema."""
+#: Arrow types of the sample columns; the rest are text (payload and labels as JSON text,
+#: so every row has one schema)
+_INT_COLUMNS = frozenset(
+    {"run_id", "sample_id", "sample_index", "parent_id", "input_tokens", "output_tokens"}
+)
+_FLOAT_COLUMNS = frozenset({"cost_usd", "latency_ms"})
+_BOOL_COLUMNS = frozenset({"correct", "cache_hit"})
+PARQUET_BATCH_ROWS = 2_000  # one row group each; memory stays flat in the run's size
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa  # heavy; only for these exports
+
+    def arrow_type(column: str) -> Any:
+        if column in _INT_COLUMNS:
+            return pa.int64()
+        if column in _FLOAT_COLUMNS:
+            return pa.float64()
+        if column in _BOOL_COLUMNS:
+            return pa.bool_()
+        return pa.string()
+
+    return pa.schema([(c, arrow_type(c)) for c in SAMPLE_COLUMNS])
+
+
+def _arrow_cell(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if column in ("payload", "labels"):
+        return json.dumps(value, ensure_ascii=False)
+    if column in _INT_COLUMNS:
+        return int(value)
+    if column in _FLOAT_COLUMNS:
+        return float(value)
+    if column in _BOOL_COLUMNS:
+        return bool(value)
+    return value if type(value) is str else str(value)
+
+
+def write_parquet(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
+    """Stream sample rows to zstd Parquet, one row group per 2,000 rows; returns rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _arrow_schema()
+    p = Path(path)
+    _open_out(p).close()  # the same one-line errors as the other formats
+    n = 0
+    columns: dict[str, list[Any]] = {c: [] for c in SAMPLE_COLUMNS}
+    with pq.ParquetWriter(str(p), schema, compression="zstd") as writer:
+
+        def flush() -> None:
+            writer.write_table(pa.table(columns, schema=schema))
+            for values in columns.values():
+                values.clear()
+
+        for row in rows:
+            for c in SAMPLE_COLUMNS:
+                columns[c].append(_arrow_cell(c, row.get(c)))
+            n += 1
+            if n % PARQUET_BATCH_ROWS == 0:
+                flush()
+        if n % PARQUET_BATCH_ROWS or n == 0:
+            flush()
+    return n
+
+
+def to_dataset(rows: Iterable[Mapping[str, Any]], workdir: str | Path) -> Any:
+    """A ``datasets.Dataset`` read from Parquet streamed into ``workdir`` (never whole lists)."""
     import datasets  # heavy; only for this export
 
-    table: dict[str, list[Any]] = {c: [] for c in SAMPLE_COLUMNS}
-    for row in rows:
-        for c in SAMPLE_COLUMNS:
-            v = row.get(c)
-            table[c].append(json.dumps(v, ensure_ascii=False) if c in ("payload", "labels") else v)
-    return datasets.Dataset.from_dict(table)
+    parquet = Path(workdir) / "samples.parquet"
+    write_parquet(rows, parquet)
+    return datasets.Dataset.from_parquet(str(parquet), cache_dir=str(Path(workdir) / "cache"))
 
 
 def save_dataset(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
     """``save_to_disk`` at ``path`` (a directory); returns the number of rows."""
-    ds = to_dataset(rows)
-    try:
-        ds.save_to_disk(str(path))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot save dataset: {exc.strerror or exc}") from None
-    return len(ds)
+    with tempfile.TemporaryDirectory(prefix="workbench-dataset-") as work:
+        ds = to_dataset(rows, work)
+        try:
+            ds.save_to_disk(str(path))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot save dataset: {exc.strerror or exc}") from None
+        return len(ds)
 
 
 def push_dataset(rows: Iterable[Mapping[str, Any]], repo_id: str, *, private: bool = True) -> int:
     """``push_to_hub`` (token from ``HF_TOKEN``); a one-line error when offline."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         raise ConfigError(f"push to {repo_id}: offline (HF_HUB_OFFLINE is set); use --out instead")
-    ds = to_dataset(rows)
+    with tempfile.TemporaryDirectory(prefix="workbench-dataset-") as work:
+        return _push(to_dataset(rows, work), repo_id, private=private)
+
+
+def _push(ds: Any, repo_id: str, *, private: bool) -> int:
     try:
         ds.push_to_hub(repo_id, private=private, token=os.environ.get("HF_TOKEN"))
     except Exception as exc:  # the hub client raises many types; all mean "not pushed"
@@ -163,6 +244,8 @@ def export_samples(
         return write_jsonl(rows, out)
     if fmt == "csv":
         return write_csv(rows, out, columns=SAMPLE_COLUMNS)
+    if fmt == "parquet":
+        return write_parquet(rows, out)
     if fmt == "dataset":
         return save_dataset(rows, out)
     raise InputError(f"unknown export format '{fmt}' (choose from {', '.join(FORMATS)})")

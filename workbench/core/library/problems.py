@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.core.errors import ConfigError, InputError, StoreError
 from workbench.core.grading import parse_number
-from workbench.core.store import Store, like_pattern, loads, now_iso
+from workbench.core.store import Store, dumps, like_pattern, loads, now_iso
 
 
 class ProblemSelection(BaseModel):
@@ -231,11 +231,46 @@ def _difficulty_source(model: str | None) -> tuple[str, str, str, list[Any]]:
     return "", f"(SELECT solve_rate {latest})", f"(SELECT bin {latest})", []
 
 
-def _where(flt: ProblemFilter) -> tuple[str, list[Any]]:
+#: the trigram index answers terms of at least this many characters; shorter ones scan
+TRIGRAM = 3
+#: above this many index hits a term is common: a scan in page order finds a page of it
+#: sooner than fetching and sorting every hit
+COMMON_TERM_HITS = 20_000
+
+
+def fts_phrase(term: str) -> str:
+    """An FTS5 query matching ``term`` as one substring (a phrase of its trigrams)."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def search_candidates(store: Store, term: str) -> list[int] | None:
+    """Rowids of problems whose id or question may contain ``term``, from the trigram index.
+
+    None when the index cannot narrow the search: the term is shorter than a trigram, or
+    so common that scanning in page order is quicker.  Candidates are a superset (the
+    index folds case in all of Unicode, LIKE only in ASCII); callers re-check with LIKE.
+    """
+    if len(term) < TRIGRAM:
+        return None
+    rows = store.conn.execute(
+        "SELECT rowid FROM problems_fts WHERE problems_fts MATCH ? LIMIT ?",
+        (fts_phrase(term), COMMON_TERM_HITS + 1),
+    ).fetchall()
+    if len(rows) > COMMON_TERM_HITS:
+        return None
+    return [row[0] for row in rows]
+
+
+def _where(store: Store, flt: ProblemFilter, *, use_index: bool = True) -> tuple[str, list[Any]]:
     clauses: list[str] = ["1=1"]
     params: list[Any] = []
-    if flt.text.strip():
-        pattern = like_pattern(flt.text.strip())
+    term = flt.text.strip()
+    if term:
+        candidates = search_candidates(store, term) if use_index else None
+        if candidates is not None:
+            clauses.append("p.rowid IN (SELECT value FROM json_each(?))")
+            params.append(dumps(candidates))
+        pattern = like_pattern(term)
         clauses.append("(p.question LIKE ? ESCAPE '\\' OR p.id LIKE ? ESCAPE '\\')")
         params += [pattern, pattern]
     for column, value in (
@@ -279,12 +314,13 @@ def query_problems(
     descending: bool = False,
     offset: int = 0,
     limit: int = 100,
+    use_index: bool = True,
 ) -> list[ProblemRow]:
-    """One page of light rows matching ``flt``."""
+    """One page of light rows matching ``flt`` (``use_index=False``: search by scanning)."""
     if order_by not in ORDER_COLUMNS:
         raise InputError(f"cannot sort problems by {order_by!r} (use {', '.join(ORDER_COLUMNS)})")
     join, rate_sql, bin_sql, dparams = _difficulty_source(flt.model)
-    where, wparams = _where(flt)
+    where, wparams = _where(store, flt, use_index=use_index)
     direction = "DESC" if descending else "ASC"
     order = ORDER_COLUMNS[order_by]
     # unknown levels / solve rates sort last either way (NULLS LAST can still use an index)
@@ -314,9 +350,41 @@ def problem_rows(store: Store, ids: Sequence[str]) -> list[ProblemRow]:
     return [found[pid] for pid in ids if pid in found]
 
 
-def count_problems(store: Store, flt: ProblemFilter) -> int:
-    where, params = _where(flt)
+@dataclass(frozen=True)
+class MatchCount:
+    """How many problems match; ``at_least`` when counting stopped at a cap."""
+
+    n: int
+    at_least: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.n:,}+" if self.at_least else f"{self.n:,}"
+
+
+def count_problems(store: Store, flt: ProblemFilter, *, use_index: bool = True) -> int:
+    """Exactly how many problems match ``flt``."""
+    where, params = _where(store, flt, use_index=use_index)
     return int(store.scalar(f"SELECT COUNT(*) FROM problems p WHERE {where}", params))
+
+
+def count_matches(store: Store, flt: ProblemFilter, cap: int = 1000) -> MatchCount:
+    """How many problems match, counting at most ``cap`` of a common search term.
+
+    Counting every row holding a common term reads them all (about a second at a million
+    problems, on every keystroke); "1,000+" says as much to a reader.
+    """
+    where, params = _where(store, flt)
+    if not flt.text.strip():
+        return MatchCount(
+            int(store.scalar(f"SELECT COUNT(*) FROM problems p WHERE {where}", params))
+        )
+    n = int(
+        store.scalar(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM problems p WHERE {where} LIMIT ?)",
+            [*params, cap + 1],
+        )
+    )
+    return MatchCount(cap, at_least=True) if n > cap else MatchCount(n)
 
 
 def distinct_values(store: Store, column: str) -> list[Any]:
@@ -326,8 +394,8 @@ def distinct_values(store: Store, column: str) -> list[Any]:
     return sorted(r[0] for r in store.conn.execute(DISTINCT_COLUMNS[column]))
 
 
-def matching_ids(store: Store, flt: ProblemFilter) -> list[str]:
-    where, params = _where(flt)
+def matching_ids(store: Store, flt: ProblemFilter, *, use_index: bool = True) -> list[str]:
+    where, params = _where(store, flt, use_index=use_index)
     return [
         r[0]
         for r in store.conn.execute(

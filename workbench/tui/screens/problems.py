@@ -91,7 +91,7 @@ class ProblemsScreen(Screen[None]):
         self.state = ViewState()
         self.selected: dict[str, None] = {}  # ordered set: selection order is set order
         self.generation = 0
-        self.total: int | None = None
+        self.total: core.MatchCount | None = None
         self.library_size: int | None = None
         self._detail_id: str | None = None
         self._view_query = InterruptibleQuery()  # the running view query
@@ -222,7 +222,7 @@ class ProblemsScreen(Screen[None]):
             self.state, self.table.row_count, self.total, self.library_size, len(self.selected)
         )
         self.query_one("#problems-status", Static).update(status)
-        nothing = self.total == 0
+        nothing = self.total is not None and self.total.n == 0
         empty = self.query_one("#problems-empty", Static)
         empty.display, self.table.display = nothing, not nothing
         if nothing:

@@ -98,10 +98,14 @@ NO_MATCH = "No problems match.  c clears the filters, escape clears the search."
 
 
 def status_line(
-    state: ViewState, shown: int, total: int | None, library: int | None, n_selected: int
+    state: ViewState,
+    shown: int,
+    total: core.MatchCount | None,
+    library: int | None,
+    n_selected: int,
 ) -> str:
     """E.g. ``200 of 1,234 shown (library 100,000)  ·  3 selected  ·  sort id ↑``."""
-    head = f"{shown:,} of {'…' if total is None else f'{total:,}'} shown"
+    head = f"{shown:,} of {'…' if total is None else total} shown"
     if library is not None and not state.is_everything:
         head += f" (library {library:,})"
     return "  ·  ".join([head, f"{n_selected:,} selected", state.describe()])
@@ -154,14 +158,14 @@ def fetch_page(
     return rows, question_previews(store, [row.id for row in rows])
 
 
-def fetch_counts(store: Store, state: ViewState, n_selected: int) -> tuple[int, int]:
-    """(problems matching ``state``, problems in the library)."""
+def fetch_counts(store: Store, state: ViewState, n_selected: int) -> tuple[core.MatchCount, int]:
+    """(problems matching ``state``, "1,000+" for a common search term; problems in the library)."""
     library = core.count_problems(store, core.ProblemFilter())
     if state.only_selected:
-        return n_selected, library
+        return core.MatchCount(n_selected), library
     if state.is_everything:
-        return library, library
-    return core.count_problems(store, state.to_filter()), library
+        return core.MatchCount(library), library
+    return core.count_matches(store, state.to_filter()), library
 
 
 def fetch_facets(store: Store) -> dict[str, list[str]]:
@@ -195,7 +199,7 @@ class PageLoaded(Message):
 @dataclass
 class Counted(Message):
     generation: int
-    total: int
+    total: core.MatchCount
     library: int
 
 
