@@ -80,7 +80,9 @@ class MetricDefinition:
 
 
 RECOVERY_KINDS = ("recovery", "weak-prefix", "on-policy")
-_GRADED = "graded {what} (no extractable answer counts as wrong; grader timeouts and errors are left out)"
+_GRADED = (
+    "graded {what} (no extractable answer counts as wrong; grader timeouts and errors are left out)"
+)
 
 METRICS: tuple[MetricDefinition, ...] = (
     MetricDefinition(
