@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Any
 
 from workbench.core.analysis.rates import GradedSample
-from workbench.core.analysis.stats import Rate, wilson
+from workbench.core.analysis.stats import Rate, format_bound, format_percent, wilson
 
 __all__ = [
     "METRICS",
@@ -37,6 +36,7 @@ __all__ = [
     "format_interval",
     "format_percent",
     "format_rate",
+    "headline_counts",
     "metrics_markdown",
     "outcome_label",
     "result_lines",
@@ -311,6 +311,15 @@ class RunMetrics:
         }
 
 
+def headline_counts(kind: str, o: GradedSample) -> bool:
+    """Whether the kind's headline metric counts this sample (``compare`` pairs these)."""
+    name = HEADLINE.get(kind)
+    if name is None:
+        return o.correct is not None
+    d = _BY_NAME[name]
+    return o.stage in d.stages and sample_kind(o.stage, o.payload, run_kind=kind) in d.sample_kinds
+
+
 def _rate(verdicts: Sequence[bool]) -> Rate:
     return wilson(sum(verdicts), len(verdicts))
 
@@ -391,16 +400,6 @@ def _vote_table(d: MetricDefinition, rows: list[GradedSample]) -> list[MetricVal
 # -- writing numbers ---------------------------------------------------------------------
 
 
-def format_percent(k: int, n: int) -> str:
-    """``k/n`` as a percent, rounded half up from the exact fraction, with one decimal
-    below 1,000 samples (where one sample moves the rate by 0.1% or more) and none above."""
-    if not n:
-        return "–"
-    places = Decimal("0.1") if n < 1000 else Decimal("1")
-    value = (Decimal(100 * k) / Decimal(n)).quantize(places, rounding=ROUND_HALF_UP)
-    return f"{value}%"
-
-
 def format_rate(rate: Rate) -> str:
     """``32.0% (23/72)``; "–" when nothing is graded."""
     if not rate.n:
@@ -412,8 +411,7 @@ def format_interval(rate: Rate) -> str:
     """``[25.0%, 40.0%]``: the interval with the rate's own number of decimals."""
     if not rate.n:
         return ""
-    places = ".1f" if rate.n < 1000 else ".0f"
-    return f"[{100 * rate.low:{places}}%, {100 * rate.high:{places}}%]"
+    return f"[{format_bound(rate.low, rate.n)}, {format_bound(rate.high, rate.n)}]"
 
 
 def result_lines(metrics: RunMetrics) -> list[str]:

@@ -193,8 +193,8 @@ class TraceView:
             return OutcomeLabel("set aside", "warning")
         if self.kind is SampleKind.JUDGE_VERDICT:
             noticed = self.payload.get("noticed")
-            text = {True: "judge: noticed", False: "judge: not noticed"}.get(noticed, "judge: ?")
-            return OutcomeLabel(text, "neutral")
+            said = "?" if not isinstance(noticed, bool) else "noticed" if noticed else "not noticed"
+            return OutcomeLabel(f"judge: {said}", "neutral")
         correct = self.grade.correct if self.grade else None
         return outcome_label(self.kind, correct, self._recovery_kind())
 
@@ -223,7 +223,7 @@ class TraceView:
         lines += [f"{i + 1}. {s}" for i, s in enumerate(self.original_steps)]
         if self.shows_perturbation:
             lines += ["", f"Perturbed step {(self.perturbed_index or 0) + 1} ({self.error_type}):"]
-            lines.append(self.perturbed_step)
+            lines.append(self.perturbed_step or "")
         lines += ["", "Continuation:", self.continuation, ""]
         if self.grade:
             lines.append(
