@@ -307,6 +307,7 @@ class RunMetrics:
             "run_id": self.run_id,
             "kind": self.kind,
             "headline": [v.to_json() for v in self.headline],
+            "headline_text": self.headline_text(),
             "metrics": [v.to_json() for v in self.values],
         }
 

@@ -171,8 +171,12 @@ class TraceView:
     def outcome(self) -> TraceOutcome:
         if self.status == SampleStatus.ERROR:
             return "error"
-        if self.status in SET_ASIDE_SAMPLE_STATUSES or any(
-            link.status in SET_ASIDE_SAMPLE_STATUSES for link in self.chain
+        # the sample or the prefix it continues (its parent) was set aside; an earlier,
+        # retried attempt further up the chain does not taint a valid retry's continuations
+        # (the same rule as the ``invalid`` filter)
+        parent = self.chain[-2] if len(self.chain) > 1 else None
+        if self.status in SET_ASIDE_SAMPLE_STATUSES or (
+            parent is not None and parent.status in SET_ASIDE_SAMPLE_STATUSES
         ):
             return "invalid"
         if self.grade is None or self.grade.correct is None:
