@@ -31,7 +31,7 @@ from workbench.tui.live_runs import (
     RunStatsUpdated,
     execute_run,
 )
-from workbench.tui.messages import OpenRun, OpenRunBuilder
+from workbench.tui.messages import OpenRun, OpenRunBuilder, WorkspaceChanged
 from workbench.tui.widgets.meters import fmt_duration, fmt_usd
 from workbench.tui.workspace import Workspace, workspace_of
 
@@ -306,3 +306,5 @@ class RunsScreen(Screen[None]):
         tail = f": {message.error}" if message.error else ""
         self.notify(f"run {message.run_id} {message.status}{tail}", severity=severity)
         self.action_refresh()
+        if self.app.screen is not self:  # e.g. the Problems screen: new solve rates to show
+            self.app.screen.post_message(WorkspaceChanged())
