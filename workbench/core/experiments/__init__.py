@@ -7,6 +7,7 @@ stages through the engine.
 from workbench.core.experiments.base import Experiment, ExperimentConfig
 from workbench.core.experiments.kinds import KINDS, experiment_kinds
 from workbench.core.experiments.runner import (
+    RunSettings,
     load_experiment_config,
     make_experiment,
     run_experiment,
@@ -14,6 +15,7 @@ from workbench.core.experiments.runner import (
 
 __all__ = [
     "KINDS",
+    "RunSettings",
     "Experiment",
     "ExperimentConfig",
     "experiment_kinds",
