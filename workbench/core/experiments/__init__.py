@@ -15,9 +15,9 @@ from workbench.core.experiments.runner import (
 
 __all__ = [
     "KINDS",
-    "RunSettings",
     "Experiment",
     "ExperimentConfig",
+    "RunSettings",
     "experiment_kinds",
     "load_experiment_config",
     "make_experiment",

@@ -274,9 +274,7 @@ class RunsScreen(Screen[None]):
         )
         return self.start(run_id, config, tuple(request.model_refs))
 
-    def start(
-        self, run_id: int, config: Any, refs: tuple[str, ...], *, change: Any = None
-    ) -> int:
+    def start(self, run_id: int, config: Any, refs: tuple[str, ...], *, change: Any = None) -> int:
         """Run ``config`` as ``run_id`` in a worker (a new run or a resumed one); watch it.
 
         ``change``: new budget / concurrency (``RunSettings``) for a resumed run."""
