@@ -118,5 +118,7 @@ def test_a_cap_below_one_calls_worst_case_sends_nothing(
     config = workspace(tmp_path, stub_server, cap=0.001)
     assert cli(tmp_path, "run", str(config), "--no-live") == 1
     out = capsys.readouterr().out
-    assert "budget $0.00 ($0.0010) reached: spent $0.0000, and the next call could cost up to" in out
+    assert (
+        "budget $0.00 ($0.0010) reached: spent $0.0000, and the next call could cost up to" in out
+    )
     assert stub_server.total == 0
