@@ -153,7 +153,7 @@ class RunDisplay:
                 self._say(
                     f"stage {event.stage}: {done.done}/{done.total} finished, {done.errors} errors"
                 )
-        elif isinstance(event, LimitChanged) and event.reason != "growth":
+        elif isinstance(event, LimitChanged) and event.reason not in ("growth", "recovery"):
             self.note(f"{event.provider}: concurrency limit {event.limit} ({event.reason})")
         elif isinstance(event, RunFinished):
             self.finished = event
