@@ -113,9 +113,7 @@ def _config_for(args: argparse.Namespace, store: Any) -> tuple[Any, int | None, 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from workbench.cli.run_display import RunDisplay
+    from workbench.cli.run_display import PipeConsole, RunDisplay
     from workbench.core.engine import Engine
     from workbench.core.experiments import run_experiment
     from workbench.core.providers import ProviderRegistry
@@ -123,8 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workbench.core.store import open_store
 
     settings = load_settings(args.config)
-    console = Console()
-    with open_store(args.db) as store:
+    console = PipeConsole()
+    with open_store(args.db, create=False) as store:
         config, run_id, change = _config_for(args, store)
         providers = ProviderRegistry(settings)
         display = RunDisplay(console, live=console.is_terminal and not args.no_live)

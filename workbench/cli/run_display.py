@@ -27,6 +27,15 @@ from workbench.core.engine import (
 )
 
 
+class PipeConsole(Console):
+    """A console whose reader may leave (``workbench run ... | head``): it goes quiet and
+    the run carries on (rich's default raises SystemExit, which failed the run)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        silence_stdout()
+
+
 def money(x: float | None) -> str:
     return format_usd(x, missing="?")
 

@@ -114,7 +114,7 @@ class Store:
                 check_same_thread=True,
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
+            raise StoreError(open_error(self.path, exc)) from exc
         self.conn = conn
         self._depth = 0
         try:
@@ -124,7 +124,7 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{self.path}: not a workbench database ({exc})") from exc
+            raise StoreError(open_error(self.path, exc)) from exc
         if migrate:
             self.migrate()
 
@@ -410,9 +410,34 @@ class Store:
             self.update("samples", sample_id, {"payload": dumps(payload), "updated_at": now_iso()})
 
 
-def open_store(path: str | Path | None = None) -> Store:
-    """Open (creating and migrating if needed) the workspace database."""
-    return Store(path or DEFAULT_DB)
+def open_error(path: Path, exc: sqlite3.Error) -> str:
+    """One line saying why ``path`` could not be opened as a workspace."""
+    text = str(exc)
+    folder = path.parent if str(path.parent) else Path(".")
+    unwritable = not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+    if "readonly" in text or "read-only" in text or (unwritable and "unable to open" in text):
+        return (
+            f"{path}: cannot write the workspace (read-only filesystem or no permission): "
+            f"{text}; copy it somewhere writable"
+        )
+    if "unable to open" in text:
+        return f"{path}: cannot open the workspace: {text}"
+    return f"{path}: not a workbench database ({text})"
+
+
+def open_store(path: str | Path | None = None, *, create: bool = True) -> Store:
+    """Open (migrating if needed) the workspace database; ``create`` makes a missing one.
+
+    Commands that only read pass ``create=False``: a mistyped ``--db`` is then an
+    error, not a new empty workspace.
+    """
+    target = Path(path or DEFAULT_DB)
+    if not create and not target.exists():
+        raise StoreError(
+            f"{target}: no workspace here (check --db or $WORKBENCH_DB); "
+            "create one with `workbench init` or `workbench import`"
+        )
+    return Store(target)
 
 
 def like_pattern(text: str) -> str:
