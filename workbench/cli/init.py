@@ -8,7 +8,7 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("init", help="create a workspace database (./workbench.db or --db)")
+    p = sub.add_parser("init", help="make a new workspace database (./workbench.db or --db)")
     p.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
     p.set_defaults(handler=cmd_init)
 
