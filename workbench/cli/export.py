@@ -48,7 +48,7 @@ def export_command(args: argparse.Namespace) -> int:
         raise InputError("export: give --out PATH (or --push REPO_ID with --format dataset)")
     if args.push and args.format != "dataset":
         raise InputError("export: --push needs --format dataset")
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         if args.tables:
             n = export.export_tables(_flat_tables(store, args), args.format, args.out)
@@ -91,7 +91,7 @@ def analyse_command(args: argparse.Namespace) -> int:
     from workbench.core.store import open_store
 
     bins = load_settings(args.config).bins
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         run = store.get_run(args.run_id)
         metrics = run_metrics(store, args.run_id)
@@ -123,7 +123,7 @@ def compare_command(args: argparse.Namespace) -> int:
     run_b = args.run_b if args.run_b is not None else args.run_a
     if run_b == args.run_a and not (args.model_a and args.model_b):
         raise InputError("compare: give RUN_B, or --model-a and --model-b to compare within a run")
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         sides = []
         for run_id, model in ((args.run_a, args.model_a), (run_b, args.model_b)):

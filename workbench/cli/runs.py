@@ -38,7 +38,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from workbench.core.store import open_store
     from workbench.core.views.runs import list_runs, run_headline
 
-    with open_store(args.db) as store:
+    with open_store(args.db, create=False) as store:
         rows = list_runs(store, limit=args.limit, status=args.status)
         headlines = {r.id: run_headline(store, r.id) for r in rows}
     console = Console()

@@ -9,7 +9,7 @@ from workbench.core.analysis import RunMetrics, run_metrics
 from workbench.core.engine import RunStats, StageProgress
 from workbench.core.engine.progress import percentile
 from workbench.core.status import RunStatus
-from workbench.core.store import Store
+from workbench.core.store import Store, shown_run_status
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,12 @@ def list_runs(store: Store, *, limit: int = 500, status: RunStatus | None = None
     """Newest first (only ``status`` runs when given), with totals summed from the calls
     (the one source of truth)."""
     where, params = ("WHERE r.status = ?", [status]) if status else ("", [])
+    if status is RunStatus.INTERRUPTED:  # shown, never stored: running with no live executor
+        where, params = "WHERE r.status IN (?, ?)", [RunStatus.RUNNING, RunStatus.PAUSED]
     rows = store.query(
         f"""
         SELECT r.id, r.name, r.kind, r.status, r.created_at, r.started_at, r.finished_at, r.error,
+               r.owner_pid, r.owner_host, r.heartbeat_at,
                r.budget_usd, COALESCE(c.cost, 0.0) AS cost, COALESCE(c.unpriced, 0) AS unpriced,
                COALESCE(c.n, 0) AS n_calls, COALESCE(c.hits, 0) AS hits,
                (SELECT COUNT(*) FROM samples s WHERE s.run_id = r.id) AS n_samples
@@ -77,7 +80,7 @@ def list_runs(store: Store, *, limit: int = 500, status: RunStatus | None = None
             id=r["id"],
             name=r["name"],
             kind=r["kind"],
-            status=RunStatus(r["status"]),
+            status=shown_run_status(r),
             created_at=r["created_at"],
             duration_s=_seconds(r["started_at"], r["finished_at"]),
             cost_usd=float(r["cost"] or 0.0),
@@ -91,6 +94,7 @@ def list_runs(store: Store, *, limit: int = 500, status: RunStatus | None = None
             finished_at=r["finished_at"],
         )
         for r in rows
+        if status is None or shown_run_status(r) is status
     ]
 
 

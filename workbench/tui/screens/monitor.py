@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Static
 from workbench.core.analysis.metrics import result_lines
 from workbench.core.engine import RunStats
 from workbench.core.status import RunStatus
+from workbench.core.store import shown_run_status
 from workbench.core.views.runs import run_result, stats_from_store
 from workbench.tui.dialogs import ConfirmDialog
 from workbench.tui.live_runs import LiveRun
@@ -77,7 +78,7 @@ class MonitorScreen(Screen[None]):
         title = " · ".join(p for p in (f"run {self.run_id}", name, run["kind"]) if p)
         self.query_one("#monitor-title", Static).update(title)
         if self.live is None:
-            self.set_reactive(MonitorScreen.status, run["status"])
+            self.set_reactive(MonitorScreen.status, shown_run_status(run))
         else:
             self.live.changed.subscribe(self, self._live_changed)
         self._live_changed(self.live)
