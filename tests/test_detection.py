@@ -75,10 +75,13 @@ def test_explicit_recovery_by_marker_and_recomputation() -> None:
     assert [s.start for s in d.spans] == sorted(s.start for s in d.spans)
 
 
-def test_recomputation_alone_is_explicit() -> None:
+def test_recomputation_alone_is_silent() -> None:
+    """Issue 11: a quiet recomputation (no "wait / recheck") is a silent recovery; the
+    recomputed value is still highlighted."""
     text = "She has 9 eggs to sell, so 9 * 2 = 18.\n#### 18"
     d = detect_recovery(text, correct=True, original_step=ORIGINAL, perturbed_step=PERTURBED)
-    assert d.kind == "explicit" and not d.markers and d.recomputed
+    assert d.kind == "silent" and not d.explicit and not d.markers
+    assert [s.text for s in d.recomputed] == ["9", "9"]
 
 
 def test_silent_noticed_and_none() -> None:

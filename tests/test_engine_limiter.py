@@ -20,20 +20,29 @@ def make(**kw: object) -> tuple[AdaptiveLimiter, list[LimitChange]]:
 
 
 async def test_one_halving_per_429_episode() -> None:
-    limiter, changes = make(ceiling=16)
+    now = [0.0]
+    limiter, changes = make(ceiling=16, clock=lambda: now[0], cooldown_s=2.0)
     epochs = [await limiter.acquire() for _ in range(16)]
     for e in epochs:  # sixteen 429s from requests that were all in flight together
         limiter.release(e, RATE_LIMITED)
     assert limiter.limit == 8 and [c.reason for c in changes] == ["429 backoff"]
-    # a new episode: a 429 on a request started after the back-off halves again
+    # within the cooldown, a 429 on a request started after the back-off (a retry of the
+    # burst, a scattered 429) is the same episode
+    now[0] = 1.0
+    limiter.release(await limiter.acquire(), RATE_LIMITED)
+    assert limiter.limit == 8
+    # a new episode: a 429 after the cooldown, on a request started after the back-off
+    now[0] = 2.5
     e = await limiter.acquire()
     limiter.release(e, RATE_LIMITED)
     assert limiter.limit == 4
 
 
 async def test_never_below_one_and_no_shrink_on_server_errors() -> None:
-    limiter, _ = make(ceiling=4)
+    now = [0.0]
+    limiter, _ = make(ceiling=4, clock=lambda: now[0])
     for _ in range(5):
+        now[0] += 10  # each its own episode
         limiter.release(await limiter.acquire(), RATE_LIMITED)
     assert limiter.limit == 1
     limiter2, changes = make(ceiling=4)
@@ -51,6 +60,22 @@ async def test_additive_growth_after_clean_rounds_up_to_ceiling() -> None:
     for _ in range(100):
         limiter.release(await limiter.acquire(), OK)
     assert limiter.limit == 6 and all(c.reason == "growth" for c in changes)
+
+
+async def test_a_burst_of_429s_with_retries_is_one_episode_and_recovery_is_fast() -> None:
+    """Requests that got a 429 are retried after their Retry-After: with 8% of them 429s
+    the window must not collapse (it did: 112 halvings), and must come back quickly."""
+    now = [0.0]
+    limiter, changes = make(ceiling=64, clock=lambda: now[0], cooldown_s=2.0)
+    for round_ in range(20):  # 20 rounds of 64 requests, 5 of each a 429, 0.1 s apart
+        now[0] = round_ * 0.1
+        epochs = [await limiter.acquire() for _ in range(limiter.limit)]
+        for i, e in enumerate(epochs):
+            limiter.release(e, RATE_LIMITED if i % 13 == 0 else OK)
+    backoffs = [c for c in changes if c.reason == "429 backoff"]
+    assert len(backoffs) == 1  # 2 s of scattered 429s: one episode
+    assert limiter.limit == 64  # and the window is back where it was
+    assert [c.limit for c in changes if c.reason == "recovery"][-1] == 64
 
 
 async def test_server_error_resets_the_clean_round() -> None:

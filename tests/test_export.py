@@ -178,7 +178,7 @@ def test_analyse_prints_headline_tables(
     assert main(["--db", str(db), "analyse", str(run_id)]) == 0
     out = capsys.readouterr().out
     assert "recovery by error type (x:m)" in out
-    assert "sign error" in out and "2/3 67%" in out
+    assert "sign error" in out and "2/3 66.7%" in out  # one rounding rule: one decimal below n=1000
     assert "cost per correct answer" in out
 
 
@@ -235,7 +235,7 @@ def test_analyse_calibration_run(tmp_path: Path, capsys: pytest.CaptureFixture[s
     store.close()
     assert main(["--db", str(tmp_path / "c.db"), "analyse", str(run_id)]) == 0
     out = capsys.readouterr().out
-    assert "accuracy by model" in out and "7/15 47%" in out
+    assert "accuracy by model" in out and "7/15 46.7%" in out
     assert "solve-rate histogram m:x" in out and "difficulty bins m:x" in out
     bins = out.split("difficulty bins m:x")[1]
     assert all(name in bins for name in ("hard", "medium", "easy"))

@@ -162,8 +162,9 @@ def test_config_file_given_again_on_resume_matches_its_pinned_snapshot(tmp_path:
     run_id = store.create_run("r", "recovery", pinned.model_dump(mode="json"))
     _edit(store, "perturb-step")  # a newer version does not make the file "differ"
     args = argparse.Namespace(resume=run_id, retry_failed=None, experiment=str(path))
-    config, resumed = _config_for(args, store)
+    config, resumed, change = _config_for(args, store)
     assert resumed == run_id and config.model_dump() == pinned.model_dump()
+    assert change is None  # budget and concurrency as they were
 
 
 def test_bare_names_resolve_to_pins_inside_a_pinned_block(tmp_path: Path) -> None:

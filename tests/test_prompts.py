@@ -191,6 +191,8 @@ def test_export_import_roundtrip(store: Store, tmp_path: Path) -> None:
 
 def test_prompts_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "cli.db")
+    assert prompts_main(["--db", db, "init"]) == 0  # read-only commands need a workspace
+    capsys.readouterr()
     assert prompts_main(["--db", db, "prompts", "list"]) == 0
     out = capsys.readouterr().out
     assert "perturb-step" in out and "perturb" in out

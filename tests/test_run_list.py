@@ -34,4 +34,4 @@ def test_headline_counts_no_answer_as_wrong_and_leaves_timeouts_out(tmp_path: Pa
             )
             rows.append((sid, "5", grade))
     store_grades(store, rows)
-    assert run_headline(store, run_id, "calibration") == "accuracy 33% (1/3)"
+    assert run_headline(store, run_id, "calibration") == "accuracy 33.3% (1/3)"  # one rounding rule

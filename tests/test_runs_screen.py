@@ -242,17 +242,16 @@ async def test_resume_a_run_left_running_by_a_closed_app(
         runs = app.screen
         assert isinstance(runs, RunsScreen)
         table = runs.query_one("#runs-table", DataTable)
-        assert table.get_row_at(0)[3] == "running (not here)"
+        # no executor holds its lease: it shows as interrupted, not as running
+        assert table.get_row_at(0)[3] == "interrupted"
         table.focus()
         await pilot.press("enter")  # watch: numbers from the store, not "waiting for…"
         stale = app.screen
         assert isinstance(stale, MonitorScreen) and stale.run_id == run_id
         headline = str(stale.query_one(RunMeters).query_one("#meters-headline").render())
-        assert "RUNNING" in headline and "waiting" not in headline
+        assert "INTERRUPTED" in headline and "waiting" not in headline
         await pilot.press("escape")
-        await pilot.press("u")
-        assert isinstance(app.screen, ConfirmDialog)  # it might be running elsewhere
-        await pilot.press("y")
+        await pilot.press("u")  # nobody runs it (the lease says so): resumes without asking
         await pilot.pause()
         monitor = app.screen
         assert isinstance(monitor, MonitorScreen) and monitor.run_id == run_id
@@ -274,3 +273,56 @@ async def test_resume_a_run_left_running_by_a_closed_app(
         assert isinstance(done, MonitorScreen) and done.status == "done"
         headline = str(done.query_one(RunMeters).query_one("#meters-headline").render())
         assert "DONE" in headline and "2/2" in headline
+
+
+async def test_launch_form_warns_when_its_estimate_exceeds_the_cap(
+    tmp_path: Path, stub_server: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "sk-test-runs")
+    app = app_for(tmp_path, settings_for(stub_server))
+    async with app.run_test(size=(120, 40)) as pilot:
+        builder = await open_builder(
+            app, pilot, solver="stub:stub-model", samples="4", limit="6", budget="0.001"
+        )
+        estimate = str(builder.query_one("#builder-estimate").render())
+        assert "warning: the estimate exceeds the $0.00 budget cap" in estimate
+        builder.query_one("#b-budget", Input).value = "100"
+        builder._replan()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "budget cap" not in str(builder.query_one("#builder-estimate").render())
+        await pilot.press("escape")
+
+
+async def test_resume_a_budget_stopped_run_asks_for_a_higher_cap(
+    tmp_path: Path, stub_server: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.tui.dialogs import TextInputDialog
+
+    monkeypatch.setenv(KEY_ENV, "sk-test-runs")
+    app = app_for(tmp_path, settings_for(stub_server))
+    config = {"kind": "calibration", "models": ["stub:stub-model"], "samples": 1}
+    config |= {"problems": {"limit": 3}, "budget_usd": 0.0001}
+    run_id = app.store.create_run("capped", "calibration", config, budget_usd=0.0001)
+    app.store.set_run_status(run_id, "stopped: budget", error="budget reached")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.switch_mode("runs")
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        runs.query_one("#runs-table", DataTable).focus()
+        await pilot.press("u")
+        dialog = app.screen
+        assert isinstance(dialog, TextInputDialog) and "$0.00 cap" in dialog.prompt
+        for wrong in ("lots", "0"):  # not dollars, not above what was spent: asked again
+            dialog.query_one(Input).value = wrong
+            await pilot.press("enter")
+            assert app.screen is dialog
+        dialog.query_one(Input).value = "1"
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        run = app.store.get_run(run_id)
+        assert run["status"] == "done" and run["budget_usd"] == 1.0
+        assert [h["budget_usd"] for h in app.store.run_settings_history(run_id)] == [1.0]
+        assert stub_server.paid == 3

@@ -20,7 +20,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from workbench.core.engine.cache import explain
     from workbench.core.store import open_store
 
-    with open_store(args.db) as store:
+    with open_store(args.db, create=False) as store:
         store.get_run(args.run_id)  # a clear error for an unknown run
         for line in explain(store, args.run_id, args.item_key):
             print(line)

@@ -20,6 +20,11 @@ def register(sub: Any) -> None:
 
     a = sub.add_parser("analyse", aliases=["analyze"], help="print a run's headline tables")
     a.add_argument("run_id", type=int, metavar="RUN_ID")
+    a.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run's metrics and tables as JSON (the numbers every screen shows)",
+    )
     a.set_defaults(handler=analyse_command)
 
     c = sub.add_parser(
@@ -43,7 +48,7 @@ def export_command(args: argparse.Namespace) -> int:
         raise InputError("export: give --out PATH (or --push REPO_ID with --format dataset)")
     if args.push and args.format != "dataset":
         raise InputError("export: --push needs --format dataset")
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         if args.tables:
             n = export.export_tables(_flat_tables(store, args), args.format, args.out)
@@ -63,28 +68,47 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def _flat_tables(store: Any, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """The run's report tables, then its metrics (as the metrics layer defines them)."""
+    from workbench.core.analysis import run_metrics
     from workbench.core.analysis.rates import as_row
     from workbench.core.experiments.report import run_report
     from workbench.core.settings import load_settings
 
     bins = load_settings(args.config).bins
     tables = run_report(store, args.run_id, bins=bins)
-    return {title: [as_row(r) for r in rows] for title, rows in tables.items()}
+    flat = {title: [as_row(r) for r in rows] for title, rows in tables.items()}
+    return flat | {"metrics": [v.to_json() for v in run_metrics(store, args.run_id).values]}
 
 
 def analyse_command(args: argparse.Namespace) -> int:
+    import json
+
+    from workbench.core.analysis import run_metrics
+    from workbench.core.analysis.metrics import result_lines
+    from workbench.core.analysis.rates import as_row
     from workbench.core.experiments.report import format_tables, run_report
     from workbench.core.settings import load_settings
     from workbench.core.store import open_store
 
     bins = load_settings(args.config).bins
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         run = store.get_run(args.run_id)
+        metrics = run_metrics(store, args.run_id)
         tables = run_report(store, args.run_id, bins=bins)
     finally:
         store.close()
+    if getattr(args, "json", False):
+        doc = {
+            "run": {k: run[k] for k in ("id", "name", "kind", "status")},
+            **metrics.to_json(),
+            "tables": {t: [as_row(r) for r in rows] for t, rows in tables.items()},
+        }
+        print(json.dumps(doc, indent=2, default=str))
+        return 0
     print(f"run {run['id']} {run['name'] or ''} ({run['kind']}, {run['status']})".rstrip())
+    print()
+    print("\n".join(["metrics", *("  " + line for line in result_lines(metrics))]))
     print()
     print(format_tables(tables))
     return 0
@@ -92,24 +116,28 @@ def analyse_command(args: argparse.Namespace) -> int:
 
 def compare_command(args: argparse.Namespace) -> int:
     from workbench.core.analysis import load_outcomes, paired_comparison
+    from workbench.core.analysis.metrics import headline_counts
     from workbench.core.errors import InputError
-    from workbench.core.status import SampleStatus
     from workbench.core.store import open_store
 
     run_b = args.run_b if args.run_b is not None else args.run_a
     if run_b == args.run_a and not (args.model_a and args.model_b):
         raise InputError("compare: give RUN_B, or --model-a and --model-b to compare within a run")
-    store = open_store(args.db)
+    store = open_store(args.db, create=False)
     try:
         sides = []
         for run_id, model in ((args.run_a, args.model_a), (run_b, args.model_b)):
-            store.get_run(run_id)
-            stage = args.stage or (
-                "continue"
-                if store.samples(run_id, "continue", status=SampleStatus.DONE)
-                else "solve"
-            )
-            sides.append(load_outcomes(store, run_id, stage=stage, model=model))
+            run = store.get_run(run_id)
+            if args.stage:
+                sides.append(load_outcomes(store, run_id, stage=args.stage, model=model))
+                continue
+            # the samples the run's headline metric counts (recovery: perturbed continuations)
+            outs = [
+                o
+                for o in load_outcomes(store, run_id, model=model)
+                if headline_counts(str(run["kind"]), o)
+            ]
+            sides.append(outs)
     finally:
         store.close()
     label_a = f"run {args.run_a}" + (f" {args.model_a}" if args.model_a else "")

@@ -12,11 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from workbench.cli import cache, demo, export, imports, prompts, run, runs, tui
+from workbench.cli import cache, demo, export, imports, init, prompts, run, runs, tui
+from workbench.cli.pipes import silence_stdout
 from workbench.core.errors import WorkbenchError
 
 #: modules that add subcommands, in help order
-COMMAND_MODULES = (tui, demo, imports, run, runs, prompts, export, cache)
+COMMAND_MODULES = (tui, init, demo, imports, run, runs, prompts, export, cache)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `workbench ... | head`: the reader has all it wanted
+        silence_stdout()
+        return 1
 
 
 if __name__ == "__main__":

@@ -25,11 +25,11 @@ def register(sub: Any) -> None:
     imp.set_defaults(handler=cmd_import)
 
 
-def _store(args: argparse.Namespace) -> Any:
+def _store(args: argparse.Namespace, *, create: bool = False) -> Any:
     from workbench.core.prompts import seed_defaults
     from workbench.core.store import open_store
 
-    store = open_store(args.db)
+    store = open_store(args.db, create=create)  # only an import may make a new workspace
     seed_defaults(store)  # the defaults are always listed, exported and resolvable
     return store
 
@@ -71,7 +71,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from workbench.core.prompts.versions import get_version, import_prompts
 
-    with _store(args) as store:
+    with _store(args, create=True) as store:
         for vid in import_prompts(store, args.path, note=args.note):
             v = get_version(store, vid)
             print(f"{v.name}@{v.id}  {v.note}")

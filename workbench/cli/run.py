@@ -29,33 +29,91 @@ def register(sub: Any) -> None:
     # also accepted after the subcommand
     p.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
     p.add_argument("--config", default=argparse.SUPPRESS, help="settings file (workbench.toml)")
+    p.add_argument(
+        "--budget",
+        type=_budget,
+        default=argparse.SUPPRESS,
+        metavar="USD",
+        help="budget cap in USD ('none': no cap); with --resume, raises a stopped run's cap",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="cap on requests at once; with --resume, changes the run's setting",
+    )
     p.add_argument("--no-live", action="store_true", help="plain progress lines, no live display")
     p.set_defaults(handler=cmd_run)
 
 
-def _config_for(args: argparse.Namespace, store: Any) -> tuple[Any, int | None]:
-    from workbench.core.experiments.runner import load_experiment_config, pin_like
+def _budget(text: str) -> float | None:
+    """``--budget``: dollars > 0, or ``none`` for no cap."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        value = float(text.strip().lstrip("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of dollars") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 (or 'none' for no cap)")
+    return value
 
+
+def _config_for(args: argparse.Namespace, store: Any) -> tuple[Any, int | None, Any]:
+    """The config to run, the run to continue (or None), and the settings change (or None).
+
+    A run's budget and concurrency may change on resume (``--budget``, ``--concurrency``,
+    or different values in CONFIG); anything else in CONFIG must match the run's snapshot.
+    """
+    from workbench.core.experiments.runner import (
+        RunSettings,
+        load_experiment_config,
+        pin_like,
+        with_settings,
+        without_settings,
+    )
+
+    budget = getattr(args, "budget", ...)
+    concurrency = getattr(args, "concurrency", ...)
+    if concurrency is not ... and concurrency < 1:
+        raise ConfigError("run: --concurrency must be at least 1")
     run_id = args.resume or args.retry_failed
     if run_id is None:
         if not args.experiment:
             raise ConfigError("run: give an experiment CONFIG.toml (or --resume RUN_ID)")
-        return load_experiment_config(args.experiment), None
+        config = load_experiment_config(args.experiment)
+        if budget is not ... or concurrency is not ...:
+            config = with_settings(
+                config,
+                RunSettings(
+                    config.budget_usd if budget is ... else budget,
+                    config.concurrency if concurrency is ... else concurrency,
+                ),
+            )
+        return config, None, None
     stored = load_experiment_config(store.get_run(run_id)["config"])
+    base = stored
     if args.experiment:
         given = pin_like(load_experiment_config(args.experiment), stored)  # runs pin prompts
-        if given.model_dump(mode="json") != stored.model_dump(mode="json"):
+        if without_settings(given) != without_settings(stored):
             raise ConfigError(
-                f"{args.experiment}: differs from the config of run {run_id}; "
-                "omit CONFIG to continue that run, or start a new run"
+                f"{args.experiment}: differs from the config of run {run_id} in more than "
+                "budget_usd / concurrency; omit CONFIG to continue that run (use --budget / "
+                "--concurrency to change those), or start a new run"
             )
-    return stored, run_id
+        base = given
+    change = RunSettings(
+        base.budget_usd if budget is ... else budget,
+        base.concurrency if concurrency is ... else concurrency,
+    )
+    if (change.budget_usd, change.concurrency) == (stored.budget_usd, stored.concurrency):
+        return stored, run_id, None
+    return with_settings(stored, change), run_id, change
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from workbench.cli.run_display import RunDisplay
+    from workbench.cli.run_display import PipeConsole, RunDisplay
     from workbench.core.engine import Engine
     from workbench.core.experiments import run_experiment
     from workbench.core.providers import ProviderRegistry
@@ -63,9 +121,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workbench.core.store import open_store
 
     settings = load_settings(args.config)
-    console = Console()
-    with open_store(args.db) as store:
-        config, run_id = _config_for(args, store)
+    console = PipeConsole()
+    with open_store(args.db, create=False) as store:
+        config, run_id, change = _config_for(args, store)
         providers = ProviderRegistry(settings)
         display = RunDisplay(console, live=console.is_terminal and not args.no_live)
         result: dict[str, int] = {}
@@ -97,6 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     run_id=run_id,
                     engine=engine,
                     retry_failed=args.retry_failed is not None,
+                    change=change,
                 )
             finally:
                 await providers.aclose()
@@ -162,6 +221,11 @@ def print_summary(store: Any, run_id: int, config: Any, settings: Any) -> int:
         print(f"  (no summary: {exc})", file=sys.stderr)
         summary = {}
     _print_tree(summary)
+    if run["status"] == RunStatus.BUDGET:
+        cap = float(run["budget_usd"] or 0.0)
+        raised = max(cap * 2, totals.cost_usd * 2)
+        print(f"  continue with: workbench run --resume {run_id} --budget {raised:.2f}")
+        return 1
     if run["status"] != RunStatus.DONE:
         print(f"  continue with: workbench run --resume {run_id}")
         return 1

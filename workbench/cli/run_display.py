@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
+from workbench.cli.pipes import silence_stdout
 from workbench.core.engine import (
     Event,
     LimitChanged,
@@ -24,6 +25,15 @@ from workbench.core.engine import (
     StageStarted,
     format_usd,
 )
+
+
+class PipeConsole(Console):
+    """A console whose reader may leave (``workbench run ... | head``): it goes quiet and
+    the run carries on (rich's default raises SystemExit, which failed the run)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        silence_stdout()
 
 
 def money(x: float | None) -> str:
@@ -123,7 +133,15 @@ class RunDisplay:
         with self._lock:
             self.notes.append(text)
         if self._live is None:
+            self._say(text)
+
+    def _say(self, text: str) -> None:
+        """Print a progress line; a reader that went away (``| head``) ends the printing,
+        never the run."""
+        try:
             self.console.print(text)
+        except BrokenPipeError:
+            silence_stdout()
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, RunStats):
@@ -135,16 +153,16 @@ class RunDisplay:
         elif isinstance(event, StageStarted):
             self._task(event.stage, event.total)
             if self._live is None:
-                self.console.print(
+                self._say(
                     f"stage {event.stage}: {event.total} items, {event.already_done} already done"
                 )
         elif isinstance(event, StageFinished) and self._live is None and self.latest:
             done = self.latest.stages.get(event.stage)
             if done is not None:
-                self.console.print(
+                self._say(
                     f"stage {event.stage}: {done.done}/{done.total} finished, {done.errors} errors"
                 )
-        elif isinstance(event, LimitChanged) and event.reason != "growth":
+        elif isinstance(event, LimitChanged) and event.reason not in ("growth", "recovery"):
             self.note(f"{event.provider}: concurrency limit {event.limit} ({event.reason})")
         elif isinstance(event, RunFinished):
             self.finished = event

@@ -36,15 +36,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     from workbench.cli.run_display import money
     from workbench.core.store import open_store
-    from workbench.core.views.runs import list_runs
+    from workbench.core.views.runs import list_runs, run_headline
 
-    with open_store(args.db) as store:
+    with open_store(args.db, create=False) as store:
         rows = list_runs(store, limit=args.limit, status=args.status)
+        headlines = {r.id: run_headline(store, r.id) for r in rows}
     console = Console()
     if not rows:
         console.print("no runs yet: start one with `workbench run CONFIG.toml`")
         return 0
-    table = Table("id", "name", "kind", "status", "calls", "cache", "cost", "took", "created")
+    table = Table(
+        "id", "name", "kind", "status", "result", "calls", "cache", "cost", "took", "created"
+    )
     for r in rows:
         cost = money(r.cost_usd) + (f" +{r.unpriced_calls}?" if r.unpriced_calls else "")
         if r.budget_usd:
@@ -55,6 +58,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             r.name,
             r.kind,
             status,
+            headlines[r.id],
             str(r.n_calls),
             str(r.cache_hits),
             cost,

@@ -17,14 +17,16 @@ def open_tui(args: argparse.Namespace) -> int:
 
 
 def run_tui(db: str | Path, config: str | Path | None = None) -> int:
-    """Open the app on ``db`` (created and migrated if new) until the user quits."""
+    """Open the app on the workspace ``db`` (migrated if older) until the user quits.
+
+    A missing ``db`` is an error: workspaces are made by ``workbench init`` or an import."""
     from workbench.core.providers import ProviderRegistry
     from workbench.core.settings import load_settings
     from workbench.core.store import open_store
     from workbench.tui.app import make_app
 
     settings = load_settings(config)
-    store = open_store(db)
+    store = open_store(db, create=False)
     app = make_app(store, ProviderRegistry(settings), settings)
     try:
         app.run()

@@ -17,6 +17,10 @@ class StoreError(WorkbenchError):
     """The workspace database cannot be opened or queried as asked."""
 
 
+class RunBusyError(StoreError):
+    """Another live executor holds the run's lease: a second one would pay its items twice."""
+
+
 class InputError(WorkbenchError):
     """Bad input data (dataset file, prompt template, ...)."""
 

@@ -239,7 +239,32 @@ MIGRATIONS.append(
 
 MIGRATIONS.append(
     (
-        7,
+        4,
+        "run lease (owner, heartbeat) and the history of a run's budget and concurrency",
+        [
+            # who is executing the run: one executor at a time; a stale heartbeat = interrupted
+            "ALTER TABLE runs ADD COLUMN owner_pid INTEGER",
+            "ALTER TABLE runs ADD COLUMN owner_host TEXT",
+            "ALTER TABLE runs ADD COLUMN owner_token TEXT",
+            "ALTER TABLE runs ADD COLUMN heartbeat_at REAL",  # unix seconds
+            """
+            CREATE TABLE run_settings (
+                id INTEGER PRIMARY KEY,
+                run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                budget_usd REAL,               -- NULL = no cap
+                concurrency INTEGER,           -- NULL = the providers' settings
+                note TEXT NOT NULL DEFAULT '', -- created / resume / ...
+                changed_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX idx_run_settings_run ON run_settings(run_id, id)",
+        ],
+    )
+)
+
+MIGRATIONS.append(
+    (
+        5,
         "trigram full-text index over problem ids and questions, for search at a million",
         [
             # External content: the index holds trigrams only, the text stays in problems.

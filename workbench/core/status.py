@@ -15,6 +15,9 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     BUDGET = "stopped: budget"  # the budget cap stopped it; raise the cap and resume
+    # shown, never stored: marked running, but its executor's heartbeat stopped (killed,
+    # crashed, machine lost); resume it
+    INTERRUPTED = "interrupted"
 
     @property
     def active(self) -> bool:

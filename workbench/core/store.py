@@ -10,7 +10,10 @@ instead of failing.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,12 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workbench.core.errors import StoreError
+from workbench.core.errors import RunBusyError, StoreError
 from workbench.core.schema import LATEST_VERSION, MIGRATIONS
 from workbench.core.status import RunStatus, SampleStatus
 
 DEFAULT_DB = "workbench.db"
 BUSY_TIMEOUT_MS = 30_000
+#: seconds between an executor's heartbeats, and the age after which its lease is void
+HEARTBEAT_S = 2.0
+LEASE_TTL_S = 20.0
 
 
 def now_iso() -> str:
@@ -38,6 +44,46 @@ def dumps(value: Any) -> str:
 
 def loads(text: str | None, default: Any = None) -> Any:
     return default if text in (None, "") else json.loads(text)  # type: ignore[arg-type]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def lease_alive(
+    owner_pid: int | None,
+    owner_host: str | None,
+    heartbeat_at: float | None,
+    *,
+    now: float | None = None,
+    ttl: float = LEASE_TTL_S,
+) -> bool:
+    """Whether a run's executor is still there: a fresh heartbeat, and on this host a live pid."""
+    if heartbeat_at is None:
+        return False
+    if (now if now is not None else time.time()) - heartbeat_at > ttl:
+        return False
+    return not (owner_host == socket.gethostname() and owner_pid and not pid_alive(owner_pid))
+
+
+def shown_run_status(row: Mapping[str, Any]) -> RunStatus:
+    """A run's status as users should see it: ``interrupted`` when it is marked running (or
+    paused) but no executor holds a live lease on it (killed, crashed, machine gone)."""
+    status = RunStatus(row["status"])
+    if status in (RunStatus.RUNNING, RunStatus.PAUSED) and not lease_alive(
+        row.get("owner_pid"), row.get("owner_host"), row.get("heartbeat_at")
+    ):
+        return RunStatus.INTERRUPTED
+    return status
 
 
 @dataclass(frozen=True)
@@ -68,7 +114,7 @@ class Store:
                 check_same_thread=True,
             )
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
+            raise StoreError(open_error(self.path, exc)) from exc
         self.conn = conn
         self._depth = 0
         try:
@@ -78,7 +124,7 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{self.path}: not a workbench database ({exc})") from exc
+            raise StoreError(open_error(self.path, exc)) from exc
         if migrate:
             self.migrate()
 
@@ -234,6 +280,78 @@ class Store:
                     (now_iso(), run_id),
                 )
 
+    def record_run_settings(
+        self, run_id: int, budget_usd: float | None, concurrency: int | None, note: str
+    ) -> None:
+        """Append to the run's settings history (budget cap and concurrency, and why)."""
+        with self.transaction():
+            self.insert(
+                "run_settings",
+                {
+                    "run_id": run_id,
+                    "budget_usd": budget_usd,
+                    "concurrency": concurrency,
+                    "note": note,
+                    "changed_at": now_iso(),
+                },
+            )
+
+    def run_settings_history(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's budget / concurrency settings, oldest first."""
+        return self.query(
+            "SELECT budget_usd, concurrency, note, changed_at FROM run_settings"
+            " WHERE run_id=? ORDER BY id",
+            (run_id,),
+        )
+
+    # -- run lease ---------------------------------------------------------
+
+    def acquire_run_lease(self, run_id: int, token: str) -> None:
+        """Make this process the run's one executor; ``RunBusyError`` while another lives."""
+        with self.transaction():
+            row = self.query_one(
+                "SELECT owner_pid, owner_host, owner_token, heartbeat_at FROM runs WHERE id=?",
+                (run_id,),
+            )
+            if row is None:
+                raise StoreError(f"no run with id {run_id}")
+            if row["owner_token"] not in (None, token) and lease_alive(
+                row["owner_pid"], row["owner_host"], row["heartbeat_at"]
+            ):
+                age = max(0.0, time.time() - float(row["heartbeat_at"]))
+                raise RunBusyError(
+                    f"run {run_id} is already running (pid {row['owner_pid']} on "
+                    f"{row['owner_host']}, heartbeat {age:.0f}s ago); wait for it to end "
+                    "or stop it there, then resume"
+                )
+            self.update(
+                "runs",
+                run_id,
+                {
+                    "owner_pid": os.getpid(),
+                    "owner_host": socket.gethostname(),
+                    "owner_token": token,
+                    "heartbeat_at": time.time(),
+                },
+            )
+
+    def heartbeat_run(self, run_id: int, token: str) -> bool:
+        """Renew the lease; False when it is no longer ours (another executor took it over)."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE runs SET heartbeat_at=? WHERE id=? AND owner_token=?",
+                (time.time(), run_id, token),
+            )
+        return cur.rowcount == 1
+
+    def release_run_lease(self, run_id: int, token: str) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE runs SET owner_pid=NULL, owner_host=NULL, owner_token=NULL,"
+                " heartbeat_at=NULL WHERE id=? AND owner_token=?",
+                (run_id, token),
+            )
+
     def run_totals(self, run_id: int) -> RunTotals:
         row = self.conn.execute(
             """
@@ -292,9 +410,34 @@ class Store:
             self.update("samples", sample_id, {"payload": dumps(payload), "updated_at": now_iso()})
 
 
-def open_store(path: str | Path | None = None) -> Store:
-    """Open (creating and migrating if needed) the workspace database."""
-    return Store(path or DEFAULT_DB)
+def open_error(path: Path, exc: sqlite3.Error) -> str:
+    """One line saying why ``path`` could not be opened as a workspace."""
+    text = str(exc)
+    folder = path.parent if str(path.parent) else Path(".")
+    unwritable = not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+    if "readonly" in text or "read-only" in text or (unwritable and "unable to open" in text):
+        return (
+            f"{path}: cannot write the workspace (read-only filesystem or no permission): "
+            f"{text}; copy it somewhere writable"
+        )
+    if "unable to open" in text:
+        return f"{path}: cannot open the workspace: {text}"
+    return f"{path}: not a workbench database ({text})"
+
+
+def open_store(path: str | Path | None = None, *, create: bool = True) -> Store:
+    """Open (migrating if needed) the workspace database; ``create`` makes a missing one.
+
+    Commands that only read pass ``create=False``: a mistyped ``--db`` is then an
+    error, not a new empty workspace.
+    """
+    target = Path(path or DEFAULT_DB)
+    if not create and not target.exists():
+        raise StoreError(
+            f"{target}: no workspace here (check --db or $WORKBENCH_DB); "
+            "create one with `workbench init` or `workbench import`"
+        )
+    return Store(target)
 
 
 def like_pattern(text: str) -> str:

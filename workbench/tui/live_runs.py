@@ -98,8 +98,12 @@ def execute_run(
     config: Any,
     run_id: int,
     post: Callable[[Message], object],
+    *,
+    change: Any = None,
 ) -> None:
-    """Run ``config`` as ``run_id`` to the end (on a worker thread); report through ``post``."""
+    """Run ``config`` as ``run_id`` to the end (on a worker thread); report through ``post``.
+
+    ``change`` (a ``RunSettings``) gives a resumed run a new budget / concurrency."""
     from workbench.core.engine import Engine
     from workbench.core.experiments import run_experiment
 
@@ -113,11 +117,19 @@ def execute_run(
     providers = ProviderRegistry(settings)  # clients bound to this thread's event loop
 
     async def main() -> None:
-        engine = Engine(db, providers, settings, on_event, concurrency=config.concurrency)
+        concurrency = change.concurrency if change is not None else config.concurrency
+        engine = Engine(db, providers, settings, on_event, concurrency=concurrency)
         post(RunEngineReady(run_id, engine))
         try:
             await run_experiment(
-                db, providers, settings, config, run_id=run_id, on_event=on_event, engine=engine
+                db,
+                providers,
+                settings,
+                config,
+                run_id=run_id,
+                on_event=on_event,
+                engine=engine,
+                change=change,
             )
         finally:
             engine.close()

@@ -17,7 +17,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench.core.analysis.metrics import outcome_label, sample_kind
 from workbench.core.errors import ConfigError, InputError
+from workbench.core.grading.grader import verdict
 from workbench.core.redact import Redactor, redact_text
 from workbench.core.store import Store
 
@@ -29,7 +31,8 @@ SAMPLE_COLUMNS = (
     "run_id", "sample_id", "stage", "item_key", "problem_id", "sample_index", "parent_id",
     "role", "model", "status", "question", "gold", "output", "extracted", "correct",
     "grade_status", "grader", "grade_method", "continuation", "finish_reason", "input_tokens",
-    "output_tokens", "cost_usd", "latency_ms", "cache_hit", "labels", "payload",
+    "output_tokens", "cost_usd", "latency_ms", "cache_hit", "labels", "sample_kind", "outcome",
+    "payload",
 )  # fmt: skip
 
 
@@ -37,7 +40,7 @@ def iter_sample_rows(
     store: Store, run_id: int, *, stage: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """One flat dict per sample of the run (newest grade), in sample order, redacted."""
-    store.get_run(run_id)  # a one-line StoreError for an unknown run
+    run_kind = str(store.get_run(run_id)["kind"])  # a one-line StoreError for an unknown run
     sql = """
         SELECT s.run_id, s.id AS sample_id, s.stage, s.item_key, s.problem_id, s.sample_index,
                s.parent_id, s.role, s.model, s.status, p.question, g.gold, s.output,
@@ -75,6 +78,18 @@ def iter_sample_rows(
         row["labels"] = redactor.stored_json(row["labels"], [], clean=clean)
         row["correct"] = None if row["correct"] is None else bool(row["correct"])
         row["cache_hit"] = None if row["cache_hit"] is None else bool(row["cache_hit"])
+        # what the sample is and what happened, as the metrics layer (and the traces) say
+        kind = sample_kind(row["stage"], row["payload"], run_kind=run_kind)
+        row["sample_kind"] = kind.value
+        row["outcome"] = (
+            outcome_label(
+                kind,
+                verdict(row["correct"], row["grade_status"]),
+                row["payload"].get("recovery_kind"),
+            ).text
+            if row["grade_status"] is not None
+            else None
+        )
         yield row
 
 

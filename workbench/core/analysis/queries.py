@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+from workbench.core.analysis.metrics import RunMetrics, compute_metrics
 from workbench.core.analysis.rates import SOLVER_ROLE, DifficultyRow, GradedSample
 from workbench.core.grading.grader import verdict
 from workbench.core.payloads import TracePayload
@@ -20,6 +21,7 @@ __all__ = [
     "load_call_costs",
     "load_outcomes",
     "load_straight_shot",
+    "run_metrics",
     "write_difficulty",
 ]
 
@@ -80,6 +82,12 @@ def load_outcomes(
         )
         for r in rows
     ]
+
+
+def run_metrics(store: Store, run_id: int) -> RunMetrics:
+    """Every metric of a run (``metrics.METRICS``), from its finished samples' newest grades."""
+    run = store.get_run(run_id)
+    return compute_metrics(run_id, str(run["kind"]), load_outcomes(store, run_id))
 
 
 def load_straight_shot(

@@ -11,7 +11,25 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from statistics import NormalDist
+
+
+def format_percent(k: int, n: int) -> str:
+    """``k/n`` as a percent, rounded half up from the exact fraction (12.5% stays 12.5%,
+    never "12%"), with one decimal below 1,000 samples (where one sample moves the rate by
+    0.1% or more) and none from 1,000 up.  The one rounding rule every surface uses."""
+    if not n:
+        return "–"
+    places = Decimal("0.1") if n < 1000 else Decimal("1")
+    value = (Decimal(100 * k) / Decimal(n)).quantize(places, rounding=ROUND_HALF_UP)
+    return f"{value}%"
+
+
+def format_bound(x: float, n: int) -> str:
+    """An interval bound with the decimals ``format_percent`` uses for the same n."""
+    places = Decimal("0.1") if n < 1000 else Decimal("1")
+    return f"{Decimal(repr(100 * x)).quantize(places, rounding=ROUND_HALF_UP)}%"
 
 
 @dataclass(frozen=True)
@@ -34,7 +52,10 @@ class Rate:
     def __str__(self) -> str:
         if not self.n:
             return "-"
-        return f"{self.k}/{self.n} {self.k / self.n:.0%} [{self.low:.0%}, {self.high:.0%}]"
+        return (
+            f"{self.k}/{self.n} {format_percent(self.k, self.n)}"
+            f" [{format_bound(self.low, self.n)}, {format_bound(self.high, self.n)}]"
+        )
 
 
 def z_for(confidence: float) -> float:

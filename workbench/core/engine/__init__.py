@@ -20,12 +20,13 @@ from workbench.core.engine.events import (
     StageProgress,
     StageStarted,
 )
-from workbench.core.engine.items import WorkItem, item_key
+from workbench.core.engine.items import CallPlan, WorkItem, item_key
 from workbench.core.engine.pricing import PriceTable, format_usd
 from workbench.core.engine.retry import RetryPolicy
 from workbench.core.engine.session import RunEnd
 
 __all__ = [
+    "CallPlan",
     "CallResult",
     "Engine",
     "Event",

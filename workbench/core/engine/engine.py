@@ -40,7 +40,7 @@ from workbench.core.engine import limiter as lim
 from workbench.core.engine.budget import Pricer, estimate_input_tokens, worst_case_usage
 from workbench.core.engine.cache import find_cached, hash_request_text, request_json_text
 from workbench.core.engine.events import Event, LimitChanged
-from workbench.core.engine.items import WorkItem
+from workbench.core.engine.items import CallPlan, WorkItem
 from workbench.core.engine.pricing import PriceTable
 from workbench.core.engine.progress import RunStatsTracker
 from workbench.core.engine.records import Prepared
@@ -308,6 +308,41 @@ class Engine:
                 problems.append(f"{provider.name}: {exc}")
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def preflight(self, plans: Sequence[CallPlan], *, budget_usd: float | None) -> None:
+        """Check every call a run will make, later stages included, before the first one.
+
+        One ``ConfigError`` line listing each problem: an unknown provider or model
+        reference, a missing key, a continuation method the model cannot do, or (under
+        a budget cap) a model without a price.
+        """
+        problems: list[str] = []
+        ready: dict[str, str | None] = {}
+        for plan in dict.fromkeys(plans):
+            where = f"{plan.role} {plan.model_ref}"
+            try:
+                provider, model = self.providers.resolve(plan.model_ref)
+                if plan.prefix:
+                    probe = ModelRequest(model=model, prefix=" ", continuation=plan.continuation)
+                    provider.resolve_continuation(probe)
+                if provider.name not in ready:
+                    try:
+                        provider.check_ready()
+                        ready[provider.name] = None
+                    except ConfigError as exc:
+                        ready[provider.name] = str(exc)
+                if ready[provider.name] is not None:
+                    raise ConfigError(ready[provider.name])
+            except ConfigError as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            if budget_usd is not None and self.prices.price(plan.model_ref) is None:
+                problems.append(
+                    f"{where}: no known price, so a run with a budget cap would spend blind; "
+                    "add it under [pricing] in workbench.toml or remove budget_usd"
+                )
+        if problems:
+            raise ConfigError("; ".join(dict.fromkeys(problems)))
 
     # -- running -----------------------------------------------------------------
 

@@ -52,7 +52,7 @@ class RetryScheduled(Event):
 class LimitChanged(Event):
     provider: str
     limit: int
-    reason: str  # "429 backoff" / "growth" / "user"
+    reason: str  # "429 backoff" / "recovery" / "growth" / "user"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.providers import ModelRequest
+from workbench.core.providers import Continuation, ModelRequest
 
 
 def item_key(stage: str, problem_id: str | None, sample_index: int = 0, *extra: object) -> str:
@@ -34,3 +34,17 @@ class WorkItem:
     sample_index: int = 0
     parent_id: int | None = None  # the sample this item derives from
     payload: Mapping[str, Any] = field(default_factory=dict)  # stored on the sample
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """A kind of call a run will make at some stage, known from its config before any spend.
+
+    Later stages have no items until earlier ones are stored; their plans let the
+    engine check models, providers, keys, continuation methods and prices up front.
+    """
+
+    role: str  # solver / perturber / checker / completer / judge / ...
+    model_ref: str
+    prefix: bool = False  # continues from a partial answer
+    continuation: Continuation | None = None  # the method asked for (None: the adapter's best)

@@ -1,11 +1,19 @@
 """Per-endpoint concurrency limiter: AIMD on 429 episodes, optional rpm/tpm caps.
 
 One ``AdaptiveLimiter`` per (provider name, base URL).  The limit halves once
-per rate-limit *episode*: every slot remembers the epoch it was taken in, and
-only a 429 on a slot from the current epoch halves the limit (429s from
-requests already in flight when we backed off belong to the same episode).
-After a clean round (``limit`` successes without a 429) the limit grows by one,
-up to the ceiling.  Server errors and timeouts neither shrink nor grow it.
+per rate-limit *episode*, as TCP does once per round trip: every slot remembers
+the epoch it was taken in, and only a 429 on a slot from the current epoch can
+halve the limit (429s from requests already in flight when we backed off belong
+to the same episode); after a halving, further 429s within ``cooldown_s`` are
+the same episode too (retries of the burst's own requests, scattered 429s of a
+busy server).  A 429's ``Retry-After`` delays that request only (the engine's
+retry), never the window.
+
+Recovery is fast: below the limit the last halving started from, every
+success adds one (the window doubles per round, like slow start) until it is
+back; above it, a clean round (``limit`` successes without a 429 or error)
+adds one, up to the ceiling.  Server errors and timeouts neither shrink nor
+grow it.
 
 Slots are handed over directly to the oldest waiter on release, so the limit
 is never overshot and waiters are served in order.  All methods run on the
@@ -72,6 +80,7 @@ class AdaptiveLimiter:
         tpm: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[AdaptiveLimiter, LimitChange], None] | None = None,
+        cooldown_s: float = 2.0,
     ) -> None:
         self.key = key
         self.ceiling = max(1, ceiling)
@@ -80,6 +89,10 @@ class AdaptiveLimiter:
         self.in_flight = 0
         self.epoch = 0
         self._clean = 0
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._calm_at = float("-inf")  # before this time a 429 belongs to the last episode
+        self._recover_to = 0  # the limit the last halving started from
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._rpm = TokenBucket(rpm, clock) if rpm else None
         self._tpm = TokenBucket(tpm, clock) if tpm else None
@@ -137,14 +150,21 @@ class AdaptiveLimiter:
         if self.adaptive:
             if outcome == RATE_LIMITED:
                 self._clean = 0
-                if epoch == self.epoch:  # first 429 of this episode
+                now = self._clock()
+                if epoch == self.epoch and now >= self._calm_at:  # a new episode
                     self.epoch += 1
+                    self._calm_at = now + self.cooldown_s
+                    self._recover_to = max(self._recover_to, self.limit)
                     self._change(max(1, self.limit // 2), "429 backoff")
             elif outcome == OK:
-                self._clean += 1
-                if self._clean >= self.limit and self.limit < self.ceiling:
-                    self._clean = 0
-                    self._change(self.limit + 1, "growth")
+                if self.limit < min(self._recover_to, self.ceiling):
+                    self._change(self.limit + 1, "recovery")  # back to where it was, fast
+                else:
+                    self._recover_to = 0
+                    self._clean += 1
+                    if self._clean >= self.limit and self.limit < self.ceiling:
+                        self._clean = 0
+                        self._change(self.limit + 1, "growth")
             elif outcome == FAILED:
                 self._clean = 0  # not clean, but never a reason to shrink
         self._free_slot()
@@ -154,6 +174,7 @@ class AdaptiveLimiter:
         n = max(1, n)
         self.ceiling = n
         self._clean = 0
+        self._recover_to = 0
         self._change(n, reason)
         self._wake()
 

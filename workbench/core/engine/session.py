@@ -212,21 +212,23 @@ class RunSession:
                     await self.gate.wait()
                 if self.status is not None:
                     return
-                epoch = await limiter.acquire(p.est_tokens)
-                if self.status is not None:
-                    limiter.release(epoch, lim.UNUSED)
+                # the budget first: near the cap this waits for calls in flight to settle,
+                # so fewer run at once instead of the run stopping short of its cap
+                if not await self.budget.reserve(p.worst_usd):
+                    self.halt(RunStatus.BUDGET, self.budget.message(p.worst_usd))
                     return
-                if self.gate.is_set():
-                    break
-                limiter.release(epoch, lim.UNUSED)  # paused while waiting for the slot
-            if not self.budget.try_reserve(p.worst_usd):
-                limiter.release(epoch, lim.UNUSED)
-                self.halt(
-                    RunStatus.BUDGET,
-                    f"budget ${self.budget.cap:.2f} reached (spent ${self.budget.spent:.4f}); "
-                    "raise budget_usd and resume to finish",
-                )
-                return
+                try:
+                    epoch = await limiter.acquire(p.est_tokens)
+                except asyncio.CancelledError:
+                    self.budget.settle(p.worst_usd, None)
+                    raise
+                if self.status is not None or not self.gate.is_set():
+                    limiter.release(epoch, lim.UNUSED)  # stopped or paused while waiting
+                    self.budget.settle(p.worst_usd, None)
+                    if self.status is not None:
+                        return
+                    continue
+                break
             task = asyncio.create_task(self._send(p, epoch))
             self.tasks.add(task)
             task.add_done_callback(self._task_done)

@@ -7,6 +7,7 @@ stages through the engine.
 from workbench.core.experiments.base import Experiment, ExperimentConfig
 from workbench.core.experiments.kinds import KINDS, experiment_kinds
 from workbench.core.experiments.runner import (
+    RunSettings,
     load_experiment_config,
     make_experiment,
     run_experiment,
@@ -16,6 +17,7 @@ __all__ = [
     "KINDS",
     "Experiment",
     "ExperimentConfig",
+    "RunSettings",
     "experiment_kinds",
     "load_experiment_config",
     "make_experiment",

@@ -114,3 +114,27 @@ class Experiment(ABC):
 
 
 ContinuationChoice = Literal["raw", "prefill", "emulate", "auto"]
+
+
+# -- draws and the cache ---------------------------------------------------------------
+#
+# The rule: two work items share a cache key only when they are meant to be the same
+# draw.  The key covers the full request (seed included) and the sample index, so two
+# stages that send the same prompt to the same model (the too-easy check and the
+# continuations when the perturber is also the completer) would otherwise reuse each
+# other's answers: a continuation would be a copy of a check that selection already
+# required to be wrong.  Each such stage therefore draws its seeds from its own stream.
+# Stages whose requests differ anyway (control continues a different prefix, on-policy
+# continues a calibration trace, judges and resolvers see new text, vote rows make no
+# call) get a stream too where it is cheap, so the rule never rests on prompt wording.
+
+#: seed streams of stages that must be independent of the measured draws
+SEED_STREAMS: dict[str, int] = {"check": 1, "control": 2}
+#: distance between streams: far above any sample count, well inside 32 bits
+SEED_STRIDE = 1_000_000
+
+
+def draw_seed(seed: int, index: int, stream: str = "") -> int:
+    """The seed of draw ``index`` of a stage: ``seed + index`` in the main stream,
+    offset by ``SEED_STRIDE`` per stream for stages listed in ``SEED_STREAMS``."""
+    return seed + index + SEED_STREAMS.get(stream, 0) * SEED_STRIDE

@@ -15,8 +15,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.analysis import cost_per_correct, queries
+from workbench.core.analysis import SampleKind, cost_per_correct, queries, sample_kind
 from workbench.core.analysis import rates as an
+from workbench.core.analysis.stats import format_bound, format_percent
 from workbench.core.grading.detection import summarise_kinds
 from workbench.core.settings import BinSettings
 from workbench.core.store import Store
@@ -96,7 +97,12 @@ def calibration_report(
 
 
 def recovery_report(store: Store, run_id: int) -> dict[str, list[Any]]:
-    outs = queries.load_outcomes(store, run_id, stage="continue")
+    # what the ``recovery`` metric counts: perturbed continuations, never controls
+    outs = [
+        o
+        for o in queries.load_outcomes(store, run_id, stage="continue")
+        if sample_kind(o.stage, o.payload) is SampleKind.PERTURBED_CONTINUATION
+    ]
     tables: dict[str, list[Any]] = {}
     for model in sorted({o.model or "-" for o in outs}):
         mine = [o for o in outs if (o.model or "-") == model]
@@ -155,8 +161,9 @@ def _display(row: dict[str, Any]) -> dict[str, str]:
         base = key.rsplit("_", 1)[0]
         if key.endswith("_k") and f"{base}_high" in row:
             k, n = row[f"{base}_k"], row[f"{base}_n"]
+            low, high = row[f"{base}_low"], row[f"{base}_high"]
             out[base] = (
-                f"{k}/{n} {k / n:.0%} [{row[f'{base}_low']:.0%}, {row[f'{base}_high']:.0%}]"
+                f"{k}/{n} {format_percent(k, n)} [{format_bound(low, n)}, {format_bound(high, n)}]"
                 if n
                 else "-"
             )

@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from workbench.core.engine import Engine, EventListener, RunEnd, RunFinished
+from workbench.core.engine.lease import RunLease
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.experiments.base import (
     Experiment,
@@ -29,6 +31,7 @@ from workbench.core.experiments.base import (
     prompt_fields,
 )
 from workbench.core.experiments.kinds import KINDS
+from workbench.core.experiments.preflight import call_plans
 from workbench.core.prompts.versions import current_pins, pinned_versions, resolve_version
 from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
@@ -136,6 +139,43 @@ def _pinned_config(db: Store, run_id: int, config: ExperimentConfig) -> Experime
     return pinned
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """A run's changeable settings: its budget cap (None: none) and concurrency cap."""
+
+    budget_usd: float | None
+    concurrency: int | None
+
+
+def with_settings(config: ExperimentConfig, change: RunSettings) -> ExperimentConfig:
+    """``config`` with ``change``'s budget and concurrency."""
+    data = config.model_dump(mode="json")
+    data["budget_usd"], data["concurrency"] = change.budget_usd, change.concurrency
+    try:
+        return type(config).model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"run settings: {exc.errors()[0]['msg']}") from None
+
+
+def without_settings(config: ExperimentConfig) -> dict[str, Any]:
+    """``config`` as JSON without the settings a resume may change (to compare configs)."""
+    data = config.model_dump(mode="json")
+    data.pop("budget_usd", None)
+    data.pop("concurrency", None)
+    return data
+
+
+def _apply_settings(db: Store, run_id: int, config: ExperimentConfig, note: str) -> None:
+    """Store ``config``'s budget and concurrency on the run, and in its settings history."""
+    with db.transaction():
+        db.update(
+            "runs",
+            run_id,
+            {"config": dumps(config.model_dump(mode="json")), "budget_usd": config.budget_usd},
+        )
+        db.record_run_settings(run_id, config.budget_usd, config.concurrency, note)
+
+
 async def _run_stages(
     experiment: Experiment,
     engine: Engine,
@@ -169,23 +209,21 @@ async def run_experiment(
     on_event: EventListener | None = None,
     engine: Engine | None = None,
     retry_failed: bool = False,
+    change: RunSettings | None = None,
 ) -> int:
     """Run (or resume, with ``run_id``) an experiment; return the run id.
 
     The final status is on the run record (done / failed / cancelled /
-    stopped: budget) and in the ``RunFinished`` event.  Config problems found
-    before any spend raise ``ConfigError`` after marking the run failed.
+    stopped: budget) and in the ``RunFinished`` event.  Every stage's models,
+    providers, keys, continuation methods and prices are checked first: a config
+    problem raises ``ConfigError`` before any request, and a new run leaves no row.
+    ``change`` sets a resumed run's budget and concurrency (recorded in its history).
+    A run has one executor at a time: a second raises ``RunBusyError``.
     """
     db = store.reopen()  # callers may run this on a worker thread
     try:
         if run_id is None:
             config = pin_prompts(db, config)
-            run_id = db.create_run(
-                config.name or config.kind,
-                config.kind,
-                config.model_dump(mode="json"),
-                budget_usd=config.budget_usd,
-            )
         else:
             run = db.get_run(run_id)
             if run["kind"] != config.kind:
@@ -195,32 +233,54 @@ async def run_experiment(
             except WorkbenchError as exc:  # e.g. the config names a prompt that is gone
                 db.set_run_status(run_id, RunStatus.FAILED, error=str(exc))
                 raise
+        if change is not None:
+            config = with_settings(config, change)
         experiment = make_experiment(config, settings)
         if engine is None:
             engine = Engine(db, providers, settings, on_event, concurrency=config.concurrency)
         else:
             engine.reset_controls()
-        retry_keys = (
-            {s["item_key"] for s in db.samples(run_id, status=SampleStatus.ERROR)}
-            if retry_failed
-            else None
-        )
-        db.set_run_status(run_id, RunStatus.RUNNING)
-        try:
-            with pinned_versions(config.prompt_pins or {}):
-                end = await _run_stages(experiment, engine, db, run_id, retry_keys)
-        except BaseException as exc:
-            message = str(exc) or type(exc).__name__
-            final = (
-                RunStatus.CANCELLED
-                if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
-                else RunStatus.FAILED
+        engine.preflight(call_plans(config), budget_usd=config.budget_usd)
+        if run_id is None:
+            run_id = db.create_run(
+                config.name or config.kind,
+                config.kind,
+                config.model_dump(mode="json"),
+                budget_usd=config.budget_usd,
             )
-            db.set_run_status(run_id, final, error=message)
-            engine.emit(RunFinished(run_id, final, message))
-            raise
-        db.set_run_status(run_id, end.status, error=end.error)
-        engine.emit(RunFinished(run_id, end.status, end.error))
+            db.record_run_settings(run_id, config.budget_usd, config.concurrency, "created")
+        with RunLease(db, run_id, on_lost=engine.cancel):
+            if change is not None:
+                _apply_settings(db, run_id, config, "resume")
+            await _execute(experiment, engine, db, run_id, retry_failed=retry_failed)
         return run_id
     finally:
         db.close()
+
+
+async def _execute(
+    experiment: Experiment, engine: Engine, db: Store, run_id: int, *, retry_failed: bool
+) -> None:
+    """Run the stages under the lease and store how the run ended."""
+    config = experiment.config
+    retry_keys = (
+        {s["item_key"] for s in db.samples(run_id, status=SampleStatus.ERROR)}
+        if retry_failed
+        else None
+    )
+    db.set_run_status(run_id, RunStatus.RUNNING)
+    try:
+        with pinned_versions(config.prompt_pins or {}):
+            end = await _run_stages(experiment, engine, db, run_id, retry_keys)
+    except BaseException as exc:
+        message = str(exc) or type(exc).__name__
+        final = (
+            RunStatus.CANCELLED
+            if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+            else RunStatus.FAILED
+        )
+        db.set_run_status(run_id, final, error=message)
+        engine.emit(RunFinished(run_id, final, message))
+        raise
+    db.set_run_status(run_id, end.status, error=end.error)
+    engine.emit(RunFinished(run_id, end.status, end.error))

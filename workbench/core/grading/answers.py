@@ -230,6 +230,19 @@ _CHOICE = re.compile(
 )
 
 
+#: "(C) 12", "\\textbf{(C) }12", "\\text{(C)} 12": a choice letter leading an answer that
+#: also restates the option's value
+_LEADING_CHOICE = re.compile(
+    r"^(?:\\(?:textbf|text|mathbf|mathrm)\{\s*)?\(([A-E])\)\s*\}?\s*(?:\S.*)?$", re.S
+)
+
+
+def leading_choice(text: str) -> str | None:
+    """The letter of an answer that starts with a parenthesised choice, e.g. ``(C) 12``."""
+    m = _LEADING_CHOICE.match(text.strip())
+    return m.group(1) if m else None
+
+
 def choice_letter(text: str) -> str | None:
     """The letter of a multiple-choice answer like 'C', '(C)' or 'Option C'."""
     m = _CHOICE.match(text.strip())

@@ -2,8 +2,9 @@
 
 Beside "is the final answer right", a recovery can be *explicit* (the text
 flags the error with a marker phrase such as "wait", "actually", "let me
-recheck", "I made an error", or recomputes the perturbed quantity to its
-correct value) or *silent* (right answer, no sign of noticing).  Detection is
+recheck", "I made an error") or *silent* (right answer, no words of noticing,
+even when it quietly recomputes the perturbed quantity to its correct value:
+those spans are recorded for highlighting but do not make a recovery explicit).  Detection is
 a pure function of the continuation text and the original / perturbed step;
 it returns character spans that the trace stepper highlights.
 """
@@ -57,8 +58,8 @@ class Span:
 class Detection:
     """What the continuation shows; ``kind`` combines noticing with the final verdict.
 
-    explicit: right answer and the error flagged or fixed; silent: right answer,
-    no sign of noticing; noticed: flagged but still wrong; none: wrong, unflagged;
+    explicit: right answer and the error flagged in words; silent: right answer,
+    no words of noticing (a quiet recomputation of the right value included); noticed: flagged but still wrong; none: wrong, unflagged;
     unknown: ungraded and unflagged.
     """
 
@@ -167,7 +168,9 @@ def detect_recovery(
         carried = tuple(
             Span(a, b, "carried", continuation[a:b]) for a, b, v in found if v in introduced
         )
-    explicit = bool(markers or recomputed)
+    # explicit means the text says so ("wait", "let me recheck", ...); recomputing the right
+    # value without a word is a silent recovery (the spans are still kept, for highlighting)
+    explicit = bool(markers)
     return Detection(_kind(correct, explicit), explicit, markers, recomputed, carried)
 
 

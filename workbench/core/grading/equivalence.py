@@ -13,12 +13,52 @@ tuples from unordered answer lists.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from workbench.core.grading.answers import choice_letter, clean_answer, numbers_equal, parse_number
+from workbench.core.grading.answers import (
+    Number,
+    choice_letter,
+    clean_answer,
+    leading_choice,
+    numbers_equal,
+    parse_number,
+)
+
+#: How a percent compares with a plain number (a documented, configurable rule):
+#: ``either`` (default): ``25\%`` equals ``25`` and its fraction ``0.25``;
+#: ``number``: the percent sign is dropped, so ``25\%`` equals ``25`` only.
+#: Set with the environment variable ``WORKBENCH_PERCENT_RULE`` (read in the grader's
+#: worker processes too, which inherit the environment).
+PercentRule = Literal["either", "number"]
+PERCENT_RULES: tuple[PercentRule, ...] = ("either", "number")
+_PERCENT = re.compile(r"(?:\\?%|\s*percent)\s*\}?\s*$")
+
+
+def percent_rule() -> PercentRule:
+    rule = os.environ.get("WORKBENCH_PERCENT_RULE", "either")
+    return rule if rule in PERCENT_RULES else "either"  # type: ignore[return-value]
+
+
+def percent_verdict(answer: str, gold: str, rule: PercentRule | None = None) -> Verdict | None:
+    """A percent against its fraction (``25\\%`` vs ``0.25``) under ``rule``; None when the
+    rule does not apply (both or neither are percents, or one is not a number)."""
+    if (rule or percent_rule()) != "either":
+        return None
+    pa, pg = bool(_PERCENT.search(answer.strip())), bool(_PERCENT.search(gold.strip()))
+    if pa == pg:
+        return None
+    na, ng = parse_number(clean_answer(answer)), parse_number(clean_answer(gold))
+    if na is None or ng is None:
+        return None
+    pct, other = (na, ng) if pa else (ng, na)
+    if numbers_equal(pct, other) or numbers_equal(Number(pct.value / 100), other):
+        shown = f"{na.value}" + ("%" if pa else "")
+        return Verdict(True, "percent", shown, f"{pct.value}% equals {other.value} (rule: either)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -107,6 +147,8 @@ def fast_scalar(answer: str, gold: str) -> Verdict | None:
     if _strip_spaces(a) == _strip_spaces(g):
         return Verdict(True, "exact", a, "same text after normalising")
     la, lg = choice_letter(a), choice_letter(g)
+    if lg is not None and la is None:  # "(C) 12" or "\textbf{(C) }12" against "C"
+        la = leading_choice(a)
     if lg is not None and la is not None:
         return Verdict(la == lg, "choice", la, f"choice {la} vs {lg}")
     na, ng = parse_number(a), parse_number(g)
@@ -171,7 +213,7 @@ def _match_unordered(
 
 
 def fast_compare(answer: str, gold: str) -> Verdict | None:
-    return compare_shapes(answer, gold, fast_scalar)
+    return percent_verdict(answer, gold) or compare_shapes(answer, gold, fast_scalar)
 
 
 # -- full path (worker process only) --------------------------------------------------
@@ -214,6 +256,9 @@ def _full_scalar_cmp(answer: str, gold: str) -> Verdict | None:
 
 
 def full_compare(answer: str, gold: str) -> Verdict:
+    percent = percent_verdict(answer, gold)
+    if percent is not None:
+        return percent
     verdict = compare_shapes(answer, gold, _full_scalar_cmp)
     return verdict if verdict is not None else full_scalar(answer, gold)
 

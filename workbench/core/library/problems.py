@@ -164,6 +164,13 @@ def selected_problems(store: Store, selection: ProblemSelection) -> list[Problem
     """``select_problems`` for a run: an empty selection is a one-line error before any spend."""
     problems = select_problems(store, selection)
     if not problems:
+        if selection.dataset is not None:
+            known = [r[0] for r in store.conn.execute("SELECT id FROM datasets ORDER BY id")]
+            if selection.dataset not in known:
+                raise ConfigError(
+                    f"problems.dataset: no dataset '{selection.dataset}' in this workspace "
+                    f"(datasets: {', '.join(known) or 'none; import one first'})"
+                )
         raise ConfigError("problems: the selection matches no problems; import a dataset first")
     return problems
 

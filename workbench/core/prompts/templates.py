@@ -206,10 +206,10 @@ def parse_template(source: str, *, origin: str = "<prompt>") -> PromptTemplate:
 def _check_body(template: PromptTemplate, origin: str) -> None:
     try:
         ast = _ENV.parse(template.body)
-    except jinja2.TemplateSyntaxError as exc:
+        used = meta.find_undeclared_variables(ast)  # compiles: an unknown filter fails here
+    except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError (unknown filter) too
         line = (exc.lineno or 1) + template.body_line - 1
         raise InputError(f"{origin}: line {line}: {exc.message}") from None
-    used = meta.find_undeclared_variables(ast)
     undeclared = sorted(used - set(template.declared))
     if undeclared:
         raise InputError(

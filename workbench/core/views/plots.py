@@ -15,11 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from workbench.core.analysis import load_bins, load_outcomes
+from workbench.core.analysis import (
+    SampleKind,
+    load_bins,
+    load_outcomes,
+    run_metrics,
+    sample_kind,
+)
 from workbench.core.analysis.rates import (
     DEFAULT_BINS,
     GradedSample,
-    model_accuracy,
     recovery_beside_straight_shot,
     recovery_table,
     solve_rate_histogram,
@@ -53,6 +58,13 @@ class PlotData:
     rows: tuple[tuple[Any, ...], ...] = ()
     empty: str | None = None  # why there is nothing to draw
     note: str = ""
+    counts: bool = False  # the y axis counts things: whole-number ticks only
+
+    def count_ticks(self, most: int = 6) -> list[int]:
+        """Whole-number y ticks from 0 to the tallest bar, at most ``most`` of them."""
+        top = max((int(max(s.values, default=0)) for s in self.series), default=0)
+        step = max(1, -(-top // (most - 1)))
+        return list(range(0, top + step, step))
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -85,10 +97,13 @@ def _final_outcomes(store: Store, run_id: int) -> list[GradedSample]:
 
 
 def _recovery_outcomes(store: Store, run_id: int) -> tuple[list[GradedSample], str | None]:
-    """Completer continuations of the run, and the completer model."""
-    outcomes = load_outcomes(store, run_id, role="completer")
-    if not outcomes:
-        outcomes = load_outcomes(store, run_id, stage="continue")
+    """The samples the ``recovery`` metric counts (perturbed continuations; never the
+    controls, the check or the judge), and the completer model."""
+    outcomes = [
+        o
+        for o in load_outcomes(store, run_id, stage="continue")
+        if sample_kind(o.stage, o.payload) is SampleKind.PERTURBED_CONTINUATION
+    ]
     models = sorted({o.model for o in outcomes if o.model})
     return outcomes, (models[0] if models else None)
 
@@ -119,6 +134,7 @@ def solve_rate_hist(store: Store, run_id: int) -> PlotData:
         series=tuple(series),
         columns=("model", "low", "high", "problems"),
         rows=tuple(rows),
+        counts=True,
     )
 
 
@@ -162,7 +178,7 @@ def recovery_by_bin(store: Store, run_id: int) -> PlotData:
             ),
         )
         rows = tuple(
-            (r.key, *_rate_cells(r.recovery), *_rate_cells(r.straight_shot)[:4]) for r in rows_b
+            (r.key, *_rate_cells(r.recovery), *_rate_cells(r.straight_shot)) for r in rows_b
         )
     else:  # no calibration of the completer on these problems: recovery alone
         note = f"no straight-shot samples of {completer} on these problems"
@@ -171,7 +187,7 @@ def recovery_by_bin(store: Store, run_id: int) -> PlotData:
             return _empty(key, title, "no graded continuations yet")
         labels = tuple(r.key for r in table)
         series = (Series("recovery", *_rate_arrays([r.rate for r in table])),)
-        rows = tuple((r.key, *_rate_cells(r.rate), None, None, None, None) for r in table)
+        rows = tuple((r.key, *_rate_cells(r.rate), None, None, None, None, None) for r in table)
     return PlotData(
         key,
         title,
@@ -197,6 +213,7 @@ _BESIDE_COLUMNS = (
     "straight_n",
     "straight_shot",
     "straight_low",
+    "straight_high",
 )
 
 
@@ -308,43 +325,38 @@ def latency_histogram(store: Store, run_id: int) -> PlotData:
         series=(Series("calls", tuple(float(b.count) for b in bins)),),
         columns=("low_ms", "high_ms", "calls"),
         rows=tuple((round(b.low * top, 1), round(b.high * top, 1), b.count) for b in bins),
+        counts=True,
     )
 
 
 def method_accuracy(store: Store, run_id: int) -> PlotData:
-    key, title = "methods", "Accuracy per method"
-    outcomes = _final_outcomes(store, run_id)
-    if not any(o.correct is not None for o in outcomes):
-        return _empty(key, title, "no graded samples in this run")
-
-    def method(o: GradedSample) -> str:
-        return str(o.payload.get("method") or o.stage)
-
-    relabelled = [
-        GradedSample(
-            o.sample_id,
-            o.run_id,
-            o.stage,
-            o.problem_id,
-            f"{method(o)} · {o.model}",
-            o.sample_index,
-            o.correct,
-            o.grade_status,
-            o.payload,
-        )
-        for o in outcomes
+    """Each method, the vote and the oracle, as the metrics layer counts them (one answer
+    per problem each); a run that is not a methods run has nothing to show here."""
+    key, title = "methods", "Accuracy per method, vote and oracle"
+    metrics = run_metrics(store, run_id)
+    if metrics.kind != "methods":
+        return _empty(key, title, f"a {metrics.kind} run has no methods to compare")
+    values = [
+        *metrics.of("method_accuracy"),
+        *metrics.of("vote_accuracy"),
+        *metrics.of("oracle_accuracy"),
     ]
-    acc = model_accuracy(relabelled)
+    values = [v for v in values if v.rate.n]
+    if not values:
+        return _empty(key, title, "no graded vote rows in this run yet")
+    labels = tuple(v.key or v.definition.label for v in values)
     return PlotData(
         key,
         title,
         "bars",
-        "method · model",
+        "method",
         "accuracy",
-        labels=tuple(a.model for a in acc),
-        series=(Series("accuracy", *_rate_arrays([a.accuracy for a in acc])),),
-        columns=("method_model", "correct", "n", "accuracy", "low", "high"),
-        rows=tuple((a.model, *_rate_cells(a.accuracy)) for a in acc),
+        labels=labels,
+        series=(Series("accuracy", *_rate_arrays([v.rate for v in values])),),
+        columns=("method", "metric", "correct", "n", "accuracy", "low", "high"),
+        rows=tuple(
+            (lab, v.name, *_rate_cells(v.rate)) for lab, v in zip(labels, values, strict=True)
+        ),
     )
 
 

@@ -94,3 +94,17 @@ class InterruptibleQuery:
         with self._lock:
             if self._conn is not None:
                 self._conn.interrupt()  # sqlite3 allows this from another thread
+
+
+def latest_calibrated_model(store: Store) -> str | None:
+    """The model whose difficulty was written last (the Problems screen's default)."""
+    row = store.conn.execute(
+        "SELECT model FROM difficulty ORDER BY updated_at DESC, rowid DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def difficulty_stamp(store: Store) -> tuple[int, str | None]:
+    """Changes whenever a calibration writes difficulty (rows, newest write)."""
+    n, stamp = store.conn.execute("SELECT COUNT(*), MAX(updated_at) FROM difficulty").fetchone()
+    return int(n), stamp

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from workbench.core.analysis import RunMetrics, run_metrics
 from workbench.core.engine import RunStats, StageProgress
 from workbench.core.engine.progress import percentile
 from workbench.core.status import RunStatus
-from workbench.core.store import Store
+from workbench.core.store import Store, shown_run_status
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,12 @@ def list_runs(store: Store, *, limit: int = 500, status: RunStatus | None = None
     """Newest first (only ``status`` runs when given), with totals summed from the calls
     (the one source of truth)."""
     where, params = ("WHERE r.status = ?", [status]) if status else ("", [])
+    if status is RunStatus.INTERRUPTED:  # shown, never stored: running with no live executor
+        where, params = "WHERE r.status IN (?, ?)", [RunStatus.RUNNING, RunStatus.PAUSED]
     rows = store.query(
         f"""
         SELECT r.id, r.name, r.kind, r.status, r.created_at, r.started_at, r.finished_at, r.error,
+               r.owner_pid, r.owner_host, r.heartbeat_at,
                r.budget_usd, COALESCE(c.cost, 0.0) AS cost, COALESCE(c.unpriced, 0) AS unpriced,
                COALESCE(c.n, 0) AS n_calls, COALESCE(c.hits, 0) AS hits,
                (SELECT COUNT(*) FROM samples s WHERE s.run_id = r.id) AS n_samples
@@ -76,7 +80,7 @@ def list_runs(store: Store, *, limit: int = 500, status: RunStatus | None = None
             id=r["id"],
             name=r["name"],
             kind=r["kind"],
-            status=RunStatus(r["status"]),
+            status=shown_run_status(r),
             created_at=r["created_at"],
             duration_s=_seconds(r["started_at"], r["finished_at"]),
             cost_usd=float(r["cost"] or 0.0),
@@ -90,30 +94,23 @@ def list_runs(store: Store, *, limit: int = 500, status: RunStatus | None = None
             finished_at=r["finished_at"],
         )
         for r in rows
+        if status is None or shown_run_status(r) is status
     ]
 
 
-def run_headline(store: Store, run_id: int, kind: str) -> str:
-    """Accuracy (or recovery rate) over the run's graded final samples, newest grade each.
+def run_headline(store: Store, run_id: int, kind: str = "") -> str:
+    """The run's headline metric (``analysis.metrics.HEADLINE``), e.g. ``recovery 32.0% (23/72)``.
 
-    Decided as ``grading.verdict`` decides: a response with no answer counts as wrong; a
-    timeout or grader error is left out of n rather than counted either way.
+    Only the samples the metric counts: recovery counts perturbed continuations, not the
+    too-easy check, the controls or the judge; a methods run shows its vote, not a pool of
+    per-sample solves and vote rows.  ``kind`` is accepted for callers that pass it.
     """
-    k, n = store.conn.execute(
-        """
-        SELECT COALESCE(SUM(g.correct = 1), 0),
-               COALESCE(SUM(g.correct IS NOT NULL OR g.status = 'no_answer'), 0)
-        FROM samples s JOIN grades g ON g.id = (
-            SELECT g2.id FROM grades g2 WHERE g2.sample_id = s.id ORDER BY g2.id DESC LIMIT 1)
-        WHERE s.run_id = ? AND s.status = 'done'
-          AND NOT EXISTS (SELECT 1 FROM samples c WHERE c.parent_id = s.id)
-        """,
-        (run_id,),
-    ).fetchone()
-    if not n:
-        return "–"
-    what = "recovery" if "recover" in kind or "prefix" in kind or "policy" in kind else "accuracy"
-    return f"{what} {k / n:.0%} ({k:,}/{n:,})"
+    return run_metrics(store, run_id).headline_text()
+
+
+def run_result(store: Store, run_id: int) -> RunMetrics:
+    """Every metric of a run, for the monitor's result panel and ``workbench analyse``."""
+    return run_metrics(store, run_id)
 
 
 def stats_from_store(store: Store, run_id: int) -> RunStats:

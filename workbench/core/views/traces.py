@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from workbench.core.analysis import OutcomeLabel, SampleKind, outcome_label, sample_kind
 from workbench.core.errors import StoreError
 from workbench.core.library.problems import find_problem
 from workbench.core.payloads import TracePayload
@@ -38,7 +39,9 @@ class TraceFilter:
     flag: str | None = None  # a validation flag on the sample or its parent
     label: str | None = None
     text: str | None = None  # substring of the output or the question
-    leaves_only: bool = True  # only samples no other sample derives from
+    # the default view: the samples that carry grades (judge verdicts are shown on the
+    # continuation they judged); in a run with no grade yet, the leaf samples
+    graded_only: bool = True
 
     def describe(self) -> str:
         parts = [
@@ -168,27 +171,68 @@ class TraceView:
     def outcome(self) -> TraceOutcome:
         if self.status == SampleStatus.ERROR:
             return "error"
-        if self.status in SET_ASIDE_SAMPLE_STATUSES or any(
-            link.status in SET_ASIDE_SAMPLE_STATUSES for link in self.chain
+        # the sample or the prefix it continues (its parent) was set aside; an earlier,
+        # retried attempt further up the chain does not taint a valid retry's continuations
+        # (the same rule as the ``invalid`` filter)
+        parent = self.chain[-2] if len(self.chain) > 1 else None
+        if self.status in SET_ASIDE_SAMPLE_STATUSES or (
+            parent is not None and parent.status in SET_ASIDE_SAMPLE_STATUSES
         ):
             return "invalid"
         if self.grade is None or self.grade.correct is None:
             return "ungraded"
         return "recovered" if self.grade.correct else "not"
 
+    @property
+    def kind(self) -> SampleKind:
+        """What the sample is (perturbed continuation, control, straight shot, ...)."""
+        return sample_kind(self.stage, dict(self.payload))
+
+    @property
+    def label(self) -> OutcomeLabel:
+        """What happened, in the metrics layer's words (``analysis.outcome_label``)."""
+        if self.status == SampleStatus.ERROR:
+            return OutcomeLabel("error", "bad")
+        if self.outcome == "invalid":
+            return OutcomeLabel("set aside", "warning")
+        if self.kind is SampleKind.JUDGE_VERDICT:
+            noticed = self.payload.get("noticed")
+            said = "?" if not isinstance(noticed, bool) else "noticed" if noticed else "not noticed"
+            return OutcomeLabel(f"judge: {said}", "neutral")
+        correct = self.grade.correct if self.grade else None
+        return outcome_label(self.kind, correct, self._recovery_kind())
+
+    def _recovery_kind(self) -> str | None:
+        detection = self.payload.get("detection")
+        if isinstance(detection, Mapping) and detection.get("kind"):
+            return str(detection["kind"])
+        kind = self.payload.get("recovery_kind")
+        return str(kind) if kind else None
+
+    @property
+    def judge_verdict(self) -> bool | None:
+        """The judge's verdict on this continuation, when a judge read it."""
+        value = self.payload.get("judge_noticed")
+        return value if isinstance(value, bool) else None
+
+    @property
+    def shows_perturbation(self) -> bool:
+        """Whether the prefix holds a perturbed step (a control's prefix does not)."""
+        return self.perturbed_step is not None and self.kind is not SampleKind.CONTROL_CONTINUATION
+
     def as_text(self) -> str:
         """A plain-text rendering for the clipboard."""
         lines = [f"sample {self.sample_id} · run {self.run_id} · {self.stage} · {self.model}"]
         lines += ["", "Question:", self.question, "", "Original steps:"]
         lines += [f"{i + 1}. {s}" for i, s in enumerate(self.original_steps)]
-        if self.perturbed_step is not None:
+        if self.shows_perturbation:
             lines += ["", f"Perturbed step {(self.perturbed_index or 0) + 1} ({self.error_type}):"]
-            lines.append(self.perturbed_step)
+            lines.append(self.perturbed_step or "")
         lines += ["", "Continuation:", self.continuation, ""]
         if self.grade:
             lines.append(
                 f"Extracted {self.grade.extracted!r} vs gold {self.grade.gold!r}: "
-                f"{self.outcome} ({self.grade.reason or self.grade.status})"
+                f"{self.label.text} ({self.grade.reason or self.grade.status})"
             )
         return "\n".join(lines)
 
@@ -209,13 +253,22 @@ def _payload_value(key: str) -> str:
     return f"COALESCE(json_extract(s.payload,'$.{key}'), json_extract(p.payload,'$.{key}'))"
 
 
-def _where(run_id: int, flt: TraceFilter) -> tuple[str, list[Any], bool]:
+_GRADED = "EXISTS (SELECT 1 FROM grades g WHERE g.sample_id=s.id)"
+_LEAF = "NOT EXISTS (SELECT 1 FROM samples c WHERE c.parent_id=s.id)"
+
+
+def _where(
+    run_id: int, flt: TraceFilter, *, run_graded: bool = True
+) -> tuple[str, list[Any], bool]:
     """WHERE clause, parameters, and whether the parent join is needed."""
     conds = ["s.run_id=?"]
     params: list[Any] = [run_id]
     needs_parent = False
-    if flt.leaves_only and flt.stage is None:
-        conds.append("NOT EXISTS (SELECT 1 FROM samples c WHERE c.parent_id=s.id)")
+    if flt.graded_only and flt.stage is None:
+        if run_graded:  # graded samples (never the judge's), and failed calls
+            conds.append(f"(({_GRADED} AND s.stage!='judge') OR s.status='error')")
+        else:
+            conds.append(_LEAF)
     if flt.stage:
         conds.append("s.stage=?")
         params.append(flt.stage)
@@ -267,8 +320,21 @@ def _where(run_id: int, flt: TraceFilter) -> tuple[str, list[Any], bool]:
     return " AND ".join(conds), params, needs_parent
 
 
-def _select(run_id: int, flt: TraceFilter, columns: str) -> tuple[str, list[Any]]:
-    where, params, needs_parent = _where(run_id, flt)
+def _run_graded(store: Store, run_id: int) -> bool:
+    return (
+        store.scalar(
+            "SELECT 1 FROM samples s WHERE s.run_id=? AND EXISTS"
+            " (SELECT 1 FROM grades g WHERE g.sample_id=s.id) LIMIT 1",
+            (run_id,),
+        )
+        is not None
+    )
+
+
+def _select(
+    run_id: int, flt: TraceFilter, columns: str, *, run_graded: bool = True
+) -> tuple[str, list[Any]]:
+    where, params, needs_parent = _where(run_id, flt, run_graded=run_graded)
     join = " LEFT JOIN samples p ON p.id=s.parent_id" if needs_parent else ""
     # idx_samples_run_problem_index (+ the implicit rowid) gives this order without a sort
     sql = (
@@ -280,13 +346,13 @@ def _select(run_id: int, flt: TraceFilter, columns: str) -> tuple[str, list[Any]
 
 def trace_ids(store: Store, run_id: int, flt: TraceFilter = TraceFilter()) -> array[int]:
     """Ids of the run's samples that pass the filter, in display order."""
-    sql, params = _select(run_id, flt, "s.id")
+    sql, params = _select(run_id, flt, "s.id", run_graded=_run_graded(store, run_id))
     return array("q", (row[0] for row in store.conn.execute(sql, params)))
 
 
 def trace_index(store: Store, run_id: int, flt: TraceFilter = TraceFilter()) -> TraceIndex:
     """Like ``trace_ids`` plus the positions where each problem starts (for n / p)."""
-    sql, params = _select(run_id, flt, "s.id, s.problem_id")
+    sql, params = _select(run_id, flt, "s.id, s.problem_id", run_graded=_run_graded(store, run_id))
     ids: array[int] = array("q")
     starts: array[int] = array("q")
     last: object = object()

@@ -17,9 +17,11 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from workbench.core.analysis.metrics import result_lines
 from workbench.core.engine import RunStats
 from workbench.core.status import RunStatus
-from workbench.core.views.runs import stats_from_store
+from workbench.core.store import shown_run_status
+from workbench.core.views.runs import run_result, stats_from_store
 from workbench.tui.dialogs import ConfirmDialog
 from workbench.tui.live_runs import LiveRun
 from workbench.tui.messages import OpenRun
@@ -53,6 +55,7 @@ class MonitorScreen(Screen[None]):
         super().__init__()
         self.run_id = run_id
         self.live = live
+        self.result_text = ""  # the finished run's metrics, drawn once
         self.set_reactive(MonitorScreen.status, live.status if live else RunStatus.DONE)
 
     @property
@@ -64,6 +67,7 @@ class MonitorScreen(Screen[None]):
         yield Static("", id="monitor-title")
         with VerticalScroll(id="monitor-body"):
             yield RunMeters(id="monitor-meters")
+            yield Static("", id="monitor-result")
         yield Static("", id="monitor-controls")
         yield Footer()
 
@@ -74,7 +78,7 @@ class MonitorScreen(Screen[None]):
         title = " · ".join(p for p in (f"run {self.run_id}", name, run["kind"]) if p)
         self.query_one("#monitor-title", Static).update(title)
         if self.live is None:
-            self.set_reactive(MonitorScreen.status, run["status"])
+            self.set_reactive(MonitorScreen.status, shown_run_status(run))
         else:
             self.live.changed.subscribe(self, self._live_changed)
         self._live_changed(self.live)
@@ -103,8 +107,19 @@ class MonitorScreen(Screen[None]):
         if self.stats is not None:
             self.query_one(RunMeters).show(self.stats, self.status)
         self._show_controls()
+        self._show_result()
         if self.error and not self.status.active:
             self.query_one("#monitor-controls", Static).update(f"run {self.status}: {self.error}")
+
+    def _show_result(self) -> None:
+        """A finished run's metrics, from the metrics layer (the same as ``analyse --json``)."""
+        widget = self.query_one("#monitor-result", Static)
+        if RunStatus(self.status).active:
+            self.result_text = ""
+        elif not self.result_text:
+            lines = result_lines(run_result(self.workspace.store, self.run_id))
+            self.result_text = "\n".join(["result", *lines]) if lines else "result: nothing graded"
+        widget.update(self.result_text)
 
     def _show_controls(self) -> None:
         live = self.live

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
-from workbench.core.views.problems import InterruptibleQuery, problem_set_exists
+from workbench.core.views.problems import InterruptibleQuery, difficulty_stamp, problem_set_exists
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
 from workbench.tui.messages import WorkspaceChanged
@@ -95,6 +95,7 @@ class ProblemsScreen(Screen[None]):
         self.library_size: int | None = None
         self._detail_id: str | None = None
         self._view_query = InterruptibleQuery()  # the running view query
+        self._stamp: tuple[int, str | None] = (0, None)  # difficulty last read
 
     @property
     def workspace(self) -> Workspace:
@@ -118,12 +119,20 @@ class ProblemsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.table.focus()
+        self._stamp = difficulty_stamp(self.workspace.store)
         self._load_facets()
         self.reload()
+
+    def on_screen_resume(self) -> None:
+        """Back on this screen: re-read when a calibration has written solve rates since."""
+        stamp = difficulty_stamp(self.workspace.store)
+        if stamp != self._stamp:
+            self.action_refresh()
 
     @on(WorkspaceChanged)
     def action_refresh(self) -> None:
         """Re-read filters and rows (after an import, or a run that set solve rates)."""
+        self._stamp = difficulty_stamp(self.workspace.store)
         self._load_facets()
         self.reload()
 
@@ -206,6 +215,11 @@ class ProblemsScreen(Screen[None]):
     @on(FacetsLoaded)
     def _facets_loaded(self, message: FacetsLoaded) -> None:
         self.filters.set_facets(message.facets)
+        # solve rate and bin are per model: the latest calibrated one unless one is chosen
+        models = message.facets.get("model", [])
+        latest = models[0] if models else None
+        if latest != self.state.default_model:
+            self._set_state(default_model=latest)
 
     @on(ProblemTable.NeedMore)
     def _need_more(self) -> None:

@@ -15,7 +15,7 @@ from textual.message import Message
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
-from workbench.core.views.problems import question_heads
+from workbench.core.views.problems import latest_calibrated_model, question_heads
 from workbench.tui.widgets.problem_detail import readable
 from workbench.tui.widgets.problem_filters import FACETS
 
@@ -40,6 +40,8 @@ class ViewState:
     level: str | None = None
     subject: str | None = None
     bin: str | None = None
+    model: str | None = None  # whose solve rate / bin: the user's choice ...
+    default_model: str | None = None  # ... or the latest calibrated model
     has_grade: bool | None = None
     only_selected: bool = False
     sort: str = "id"
@@ -49,11 +51,21 @@ class ViewState:
     @property
     def is_everything(self) -> bool:
         """No search and no filter: the whole library."""
-        return self == ViewState(sort=self.sort, descending=self.descending, seed=self.seed)
+        return self == ViewState(
+            sort=self.sort,
+            descending=self.descending,
+            seed=self.seed,
+            default_model=self.default_model,
+        )
+
+    @property
+    def difficulty_model(self) -> str | None:
+        """The model whose solve rates and bins are shown."""
+        return self.model or self.default_model
 
     def filter_fields(self) -> dict[str, Any]:
         """The fields a "clear filters" resets."""
-        keep = {"sort", "descending", "seed"}
+        keep = {"sort", "descending", "seed", "default_model"}
         return {f.name: f.default for f in fields(self) if f.name not in keep}
 
     def to_filter(self) -> core.ProblemFilter:
@@ -64,12 +76,16 @@ class ViewState:
             level=int(self.level) if self.level not in (None, "") else None,
             subject=self.subject,
             bin=self.bin,
+            model=self.difficulty_model,
             has_grade=self.has_grade,
         )
 
     def describe(self) -> str:
         label = dict(SORTS).get(self.sort, self.sort)
         parts = [f"sort {label} {'↓' if self.descending else '↑'}"]
+        if self.difficulty_model:
+            chosen = "" if self.model else " (latest calibrated)"
+            parts.insert(0, f"solve/bin: {self.difficulty_model}{chosen}")
         filters = [
             f"{name}={value}"
             for name, value in (
@@ -169,11 +185,15 @@ def fetch_counts(store: Store, state: ViewState, n_selected: int) -> tuple[core.
 
 
 def fetch_facets(store: Store) -> dict[str, list[str]]:
-    """Filter choices found in the library."""
-    return {
+    """Filter choices found in the library; models with the latest calibrated one first."""
+    facets = {
         name: [str(v) for v in core.distinct_values(store, name) if v is not None]
         for name in FACETS
     }
+    latest = latest_calibrated_model(store)
+    if latest is not None and latest in facets["model"]:
+        facets["model"] = [latest, *(m for m in facets["model"] if m != latest)]
+    return facets
 
 
 def question_previews(store: Store, ids: Sequence[str], width: int = 100) -> dict[str, str]:

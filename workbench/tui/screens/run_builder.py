@@ -354,6 +354,13 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
                 f"{n:,} request{'' if n == 1 else 's'}, ~{s.plan.input_tokens:,} in, {proj}, {cost}"
             )
         high = est.cost_high or 0.0
+        cap = message.config.budget_usd
+        if cap is not None and est.cost_high is not None and est.cost_high > cap:
+            low = est.cost_low or 0.0
+            lines.append(
+                f"warning: the estimate {'exceeds' if low > cap else 'may exceed'} the "
+                f"${cap:,.2f} budget cap; the run stops near the cap (raise it on resume)"
+            )
         if high > self.workspace.settings.confirm_above_usd:
             lines.append(
                 f"above ${self.workspace.settings.confirm_above_usd:,.2f}: launch asks to confirm"

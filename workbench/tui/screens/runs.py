@@ -20,7 +20,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.status import RunStatus
 from workbench.core.views.runs import RunRow, list_runs, run_headline
 from workbench.tui.commands import PaletteCommand
-from workbench.tui.dialogs import ConfirmDialog
+from workbench.tui.dialogs import TextInputDialog
 from workbench.tui.live_runs import (
     LaunchRequest,
     LaunchRun,
@@ -31,7 +31,7 @@ from workbench.tui.live_runs import (
     RunStatsUpdated,
     execute_run,
 )
-from workbench.tui.messages import OpenRun, OpenRunBuilder
+from workbench.tui.messages import OpenRun, OpenRunBuilder, WorkspaceChanged
 from workbench.tui.widgets.meters import fmt_duration, fmt_usd
 from workbench.tui.workspace import Workspace, workspace_of
 
@@ -220,24 +220,45 @@ class RunsScreen(Screen[None]):
         except WorkbenchError as exc:
             self.notify(str(exc), title="Cannot resume", severity="error")
             return
-        if not row.active:
-            self.start(row.id, config, model_refs(config))
+        if row.active:  # a live executor elsewhere holds its lease (a dead one: interrupted)
+            self.notify(
+                f"run {row.id} is running in another workbench; resume it once that ends",
+                title="Cannot resume",
+                severity="warning",
+            )
             return
+        if row.status is RunStatus.BUDGET:
+            self._resume_with_budget(row, config)
+            return
+        self.start(row.id, config, model_refs(config))
 
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.start(row.id, config, model_refs(config))
+    def _resume_with_budget(self, row: RunRow, config: Any) -> None:
+        """A run its cap stopped: ask for a higher cap, then resume under it."""
+        from workbench.core.experiments import RunSettings
+
+        cap = float(config.budget_usd or 0.0)
+
+        def check(text: str) -> str | None:
+            try:
+                value = float(text.lstrip("$"))
+            except ValueError:
+                return "a number of dollars, e.g. 2.50"
+            return None if value > row.cost_usd else f"more than the ${row.cost_usd:.4f} spent"
+
+        def chosen(text: str | None) -> None:
+            if text:
+                change = RunSettings(float(text.lstrip("$")), config.concurrency)
+                self.start(row.id, config, model_refs(config), change=change)
 
         self.app.push_screen(
-            ConfirmDialog(
-                "Resume run",
-                f"Run {row.id} is marked {row.status} but is not running in this app. "
-                "If another workbench is still running it, its calls in flight are paid "
-                "twice. Resume here?",
-                yes="Resume",
-                no="Back",
+            TextInputDialog(
+                "Raise the budget",
+                f"Run {row.id} stopped at its ${cap:.2f} cap after spending "
+                f"${row.cost_usd:.4f}. New cap in USD (kept in the run's history):",
+                value=f"{max(cap * 2, row.cost_usd * 2, 0.01):.2f}",
+                validate=check,
             ),
-            confirmed,
+            chosen,
         )
 
     # -- launching -------------------------------------------------------------------
@@ -253,13 +274,15 @@ class RunsScreen(Screen[None]):
         )
         return self.start(run_id, config, tuple(request.model_refs))
 
-    def start(self, run_id: int, config: Any, refs: tuple[str, ...]) -> int:
-        """Run ``config`` as ``run_id`` in a worker (a new run or a resumed one); watch it."""
+    def start(self, run_id: int, config: Any, refs: tuple[str, ...], *, change: Any = None) -> int:
+        """Run ``config`` as ``run_id`` in a worker (a new run or a resumed one); watch it.
+
+        ``change``: new budget / concurrency (``RunSettings``) for a resumed run."""
         self.live[run_id] = LiveRun(run_id, refs, Signal(self, f"run-{run_id}"))
         store, settings = self.workspace.store, self.workspace.settings
 
         def body() -> None:
-            execute_run(store, settings, config, run_id, self.post_message)
+            execute_run(store, settings, config, run_id, self.post_message, change=change)
 
         self.run_worker(
             body,
@@ -306,3 +329,5 @@ class RunsScreen(Screen[None]):
         tail = f": {message.error}" if message.error else ""
         self.notify(f"run {message.run_id} {message.status}{tail}", severity=severity)
         self.action_refresh()
+        if self.app.screen is not self:  # e.g. the Problems screen: new solve rates to show
+            self.app.screen.post_message(WorkspaceChanged())

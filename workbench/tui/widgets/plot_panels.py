@@ -40,6 +40,10 @@ class PlotPanel(PlotextPlot):
             s = data.series[0]
             plt.bar(list(data.labels), list(s.values), color=COLORS[0], label=s.name)
         self._draw_intervals(data)
+        if data.counts and data.series:  # plotext would tick 0, 1.2, 2.3, ... on its own
+            ticks = data.count_ticks()
+            plt.yticks(ticks, [str(t) for t in ticks])  # type: ignore[arg-type]
+            plt.ylim(0, ticks[-1])
         self.refresh()
 
     def _draw_intervals(self, data: PlotData) -> None:

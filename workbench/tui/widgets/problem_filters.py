@@ -1,4 +1,5 @@
-"""The Problems filter bar: incremental search plus source / level / subject / bin / grades.
+"""The Problems filter bar: incremental search plus source / level / subject / bin / model /
+grades (``model`` chooses whose solve rate and bin the table shows and filters on).
 
 It owns the debounce and turns widget events into one ``Changed`` message
 carrying the view-state fields that changed, so the screen only reacts to
@@ -19,7 +20,7 @@ from textual.widgets import Input, Select
 
 #: wait this long after a keystroke before searching (enter searches at once)
 SEARCH_DEBOUNCE_S = 0.04  # a search answers in milliseconds through the trigram index
-FACETS = ("source", "level", "subject", "bin")
+FACETS = ("source", "level", "subject", "bin", "model")  # model: whose solve rate / bin
 
 
 class ProblemFilterBar(Horizontal):

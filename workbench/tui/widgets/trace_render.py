@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from textual.content import Content
 
+from workbench.core.analysis import SampleKind
 from workbench.core.grading import Detection, detect_recovery
 from workbench.core.text import word_diff
 from workbench.core.views.traces import TraceView
 
-OUTCOME_STYLE = {
-    "recovered": "bold $success",
-    "not": "bold $error",
-    "invalid": "bold $warning",
-    "ungraded": "bold $text-muted",
-    "error": "bold $error",
+#: badge style per outcome tone (``OutcomeLabel.tone``)
+TONE_STYLE = {
+    "good": "bold $success",
+    "bad": "bold $error",
+    "warning": "bold $warning",
+    "neutral": "bold $text-muted",
 }
 SPAN_STYLE = {
     "marker": "bold $warning reverse",
@@ -35,11 +36,20 @@ def diff_content(old: str, new: str) -> Content:
     return Content.assemble(*parts)
 
 
+def badge(view: TraceView) -> str:
+    """The header's outcome badge text: what happened, and how, and the judge's verdict."""
+    label = view.label
+    text = label.text.upper() + (f" · {label.how}" if label.how else "")
+    verdict = view.judge_verdict
+    if verdict is not None:
+        text += " · judge: " + ("noticed" if verdict else "not noticed")
+    return text
+
+
 def header(view: TraceView, position: int, total: int) -> Content:
-    outcome = view.outcome
     labels = ", ".join(lb.label for lb in view.labels)
     return Content.assemble(
-        (f" {outcome.upper()} ", OUTCOME_STYLE[outcome] + " reverse"),
+        (f" {badge(view)} ", TONE_STYLE.get(view.label.tone, "bold") + " reverse"),
         f"  sample {view.sample_id} ({position + 1:,}/{total:,})",
         f"  ·  {view.problem_id or '-'} #{view.sample_index}",
         f"  ·  {view.stage} · {view.role or '-'} · {view.model or '-'}",
@@ -52,7 +62,8 @@ def steps(view: TraceView) -> Content:
     """Original steps numbered; the perturbed one as a word diff; the truncation point marked."""
     lines: list[Content] = []
     for i, step in enumerate(view.original_steps):
-        if i == view.perturbed_index and view.perturbed_step is not None:
+        if i == view.perturbed_index and view.shows_perturbation:
+            assert view.perturbed_step is not None
             lines.append(Content.assemble((f"{i + 1:>3}. ", "bold $warning"), step))
             lines.append(
                 Content.assemble(
@@ -97,10 +108,13 @@ def continuation(view: TraceView) -> Content:
     for span in detection.spans:
         if 0 <= span.start < span.end <= len(view.continuation):
             text = text.stylize(SPAN_STYLE.get(span.kind, "bold"), span.start, span.end)
-    if view.perturbed_step is None and view.prefix is None:
-        return text  # a straight-shot answer: nothing to recover from
-    kind = Content.styled(f"\n\nrecovery: {detection.kind}", "$text-muted italic")
-    return text + kind
+    if view.kind is not SampleKind.PERTURBED_CONTINUATION:
+        return text  # a straight shot, a control or a check: nothing to recover from
+    label = view.label
+    line = f"outcome: {label.text}" + (f" ({label.how})" if label.how else "")
+    if label.text == "not recovered" and detection.explicit:
+        line += " · the text flags an error, but the final answer is wrong"
+    return text + Content.styled(f"\n\n{line}", "$text-muted italic")
 
 
 def grade(view: TraceView) -> Content:

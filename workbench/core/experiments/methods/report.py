@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.core.analysis import run_metrics
 from workbench.core.experiments.methods.post import SOLVE, VOTE, PostOptions
-from workbench.core.grading import GRADER_NAME
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store
 
@@ -24,11 +24,13 @@ def summarise_run(store: Store, run_id: int, opts: PostOptions) -> dict[str, Any
     votes = [v["payload"] for v in store.samples(run_id, VOTE)]
     disagree = [v for v in votes if v.get("status") == "disagree"]
     table: dict[str, dict[str, Any]] = {}
+    metrics = run_metrics(store, run_id)  # per-sample accuracy as every surface counts it
     for method in opts.methods:
+        sample = metrics.get("sample_accuracy", method)
         table[method] = _row(
             [v["methods"].get(method) or {"correct": False} for v in votes],
             [v["methods"].get(method) or {"correct": False} for v in disagree],
-            _sample_accuracy(store, run_id, method),
+            sample.rate.rate if sample is not None else None,
         )
     table["vote"] = _row(votes, disagree, None)
     oracle = [{"correct": any(m.get("correct") for m in v["methods"].values())} for v in votes]
@@ -73,20 +75,6 @@ def _row(
         "disagree_accuracy": dacc,
         "sample_accuracy": sample_accuracy,
     }
-
-
-def _sample_accuracy(store: Store, run_id: int, method: str) -> float | None:
-    row = store.query_one(
-        """
-        SELECT COUNT(*) AS n, SUM(COALESCE(g.correct, 0)) AS k
-        FROM samples s LEFT JOIN grades g ON g.sample_id = s.id AND g.grader = ?
-        WHERE s.run_id = ? AND s.stage = ? AND json_extract(s.payload, '$.method') = ?
-        """,
-        (GRADER_NAME, run_id, SOLVE, method),
-    )
-    if not row or not row["n"]:
-        return None
-    return float(row["k"] or 0) / float(row["n"])
 
 
 def _errors_by_kind(store: Store, run_id: int) -> dict[str, int]:

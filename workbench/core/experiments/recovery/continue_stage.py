@@ -22,6 +22,7 @@ from workbench.core.engine import WorkItem, item_key
 from workbench.core.experiments.base import (
     ContinuationChoice,
     ExperimentConfig,
+    draw_seed,
     renamed,
 )
 from workbench.core.grading import grade_many, store_grades
@@ -133,7 +134,11 @@ def continue_items(
     k: int | None = None,
     role: str = COMPLETER,
 ) -> Iterator[WorkItem]:
-    """``config.samples`` (or ``k``) continuations of each prefix by the completer (or ``model_ref``)."""
+    """``config.samples`` (or ``k``) continuations of each prefix by the completer (or ``model_ref``).
+
+    Seeds come from the stage's own stream (``draw_seed``), so a check or a control never
+    shares a cache key with a continuation of the same prefix.
+    """
     version = resolve_version(store, config.continue_prompt)
     template = version.template
     ref = model_ref or config.completer
@@ -148,7 +153,7 @@ def continue_items(
                 continuation=continuation_of(config),
                 temperature=config.temperature,
                 max_tokens=config.max_tokens,
-                seed=config.seed + i,
+                seed=draw_seed(config.seed, i, stage),  # own stream: see base.SEED_STREAMS
             )
             yield WorkItem(
                 key=item_key(stage, p.problem.id, i, p.parent_id if p.parent_id else "-"),
