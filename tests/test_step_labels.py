@@ -178,3 +178,16 @@ def test_task_grading_agrees_with_every_trace_answer_in_the_dataset() -> None:
 )
 def test_grade_task_answer(kind: str, text: str, target: str, correct: bool | None) -> None:
     assert grade_task_answer(kind, text, target).correct is correct
+
+
+def test_the_bundled_sample_imports_with_its_labels(tmp_path: Path) -> None:
+    from workbench.cli.main import main
+
+    db = str(tmp_path / "w.db")
+    assert main(["--db", db, "import", "--sample", "bbmistake"]) == 0
+    store = Store(Path(db))
+    problems = all_problems(store, "bbmistake-100")
+    store.close()
+    assert Counter(p.meta["task"] for p in problems) == {task: 20 for task in BBMISTAKE_TASKS}
+    assert any(p.meta["mistake_index"] is None for p in problems)
+    assert all(p.meta["reference"] == "model trace" for p in problems)

@@ -27,6 +27,11 @@ from workbench.core.store import Store, dumps, now_iso
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
 SAMPLE_FILES = (("gsm8k-test-200.jsonl", "gsm8k"), ("math500-100.jsonl", "math"))
+#: bundled sample sets by name (``workbench import --sample [NAME]``)
+SAMPLE_SETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "default": SAMPLE_FILES,
+    "bbmistake": (("bbmistake-100.jsonl", "bbmistake"),),  # labelled traces, 20 per task
+}
 SAMPLE_MODEL_SOLUTIONS = "gsm8k-model-solutions-200.jsonl"
 FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
                 ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
@@ -374,11 +379,14 @@ def _write(
 # -- bundled samples ----------------------------------------------------------------
 
 
-def import_samples(store: Store) -> list[ImportReport]:
-    """Load the bundled offline samples (200 GSM8K + 100 MATH-500 problems)."""
+def import_samples(store: Store, which: str = "default") -> list[ImportReport]:
+    """Load a bundled offline sample set: ``default`` (200 GSM8K + 100 MATH-500 problems)
+    or ``bbmistake`` (100 BIG-Bench Mistake traces with their first-mistake labels)."""
+    if which not in SAMPLE_SETS:
+        raise InputError(f"no bundled sample set {which!r} (known: {', '.join(SAMPLE_SETS)})")
     return [
         import_dataset(store, SAMPLES_DIR / filename, name=Path(filename).stem, schema=schema)
-        for filename, schema in SAMPLE_FILES
+        for filename, schema in SAMPLE_SETS[which]
     ]
 
 
