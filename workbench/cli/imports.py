@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from workbench.core.experiments.published_traces import TraceImport
     from workbench.core.store import Store
 
-SCHEMAS = ("gsm8k", "math", "numina", "ocw")
+SCHEMAS = ("gsm8k", "math", "numina", "ocw", "bbmistake", "processbench")
 FILE_TYPES = ("jsonl", "json", "csv", "parquet")
 
 
@@ -27,7 +27,14 @@ def register(sub: Any) -> None:
         ),
     )
     p.add_argument("source", nargs="?", help="file path or hub dataset name")
-    p.add_argument("--sample", action="store_true", help="import the bundled offline samples")
+    p.add_argument(
+        "--sample",
+        nargs="?",
+        const="default",
+        metavar="SET",
+        help="import a bundled offline sample set: default (GSM8K + MATH-500) or bbmistake "
+        "(BIG-Bench Mistake traces with first-mistake labels)",
+    )
     p.add_argument(
         "--traces",
         metavar="NAME",
@@ -41,7 +48,7 @@ def register(sub: Any) -> None:
         "--format",
         dest="fmt",
         choices=SCHEMAS + FILE_TYPES,
-        help="row layout (gsm8k, math, numina, ocw) or file type; both are detected by default",
+        help="row layout (gsm8k, math, numina, ocw, bbmistake, processbench) or file type; both are detected by default",
     )
     p.add_argument(
         "--map",
@@ -80,7 +87,7 @@ def run_import(args: argparse.Namespace) -> int:
     mapping = parse_mapping(args.map)
     with open_store(args.db) as store:
         if args.sample:
-            reports = import_samples(store)
+            reports = import_samples(store, args.sample)
         elif not args.source:
             reports = []
         else:

@@ -182,8 +182,49 @@ class MethodSolvePayload(TypedDict, total=False):
     exec: ExecPayload | None
 
 
+class StepLabelFields(TypedDict, total=False):
+    """A labelled trace's ground truth (BIG-Bench Mistake, ProcessBench), copied onto each
+    sample that reads the trace."""
+
+    task: str | None
+    answer_kind: str  # exact / numeric / option (library.formats.AnswerKind)
+    mistake_index: int | None  # 0-based first wrong step; None: labelled free of mistakes
+    n_steps: int
+
+
+class CritiquePayload(StepLabelFields, total=False):
+    """A critic's reading of a labelled trace (``locate``), or of one step (``step-check``)."""
+
+    prompt_version: int
+    variant: str  # direct (which step?) / step (is this step correct?)
+    step_index: int  # step-check: the step asked about
+    verdict: bool | None  # step-check: yes (correct) / no; None: unreadable
+    predicted_index: int | None  # locate: the first wrong step named; None: "no mistake"
+    readable: bool
+
+
+class BacktrackPayload(StepLabelFields, total=False):
+    """A labelled trace redrawn from one step (``resample``) and continued (``backtrack``)."""
+
+    prompt_version: int
+    continuation_requested: str
+    arm: str  # mistake (at the labelled step) / random (the control)
+    cut: int  # steps kept before the redrawn one
+    original_step: str
+    original_correct: bool  # the trace's own final answer is right
+    new_step: str | None
+    same_step: bool  # the redraw reproduced the original step
+
+
 class TracePayload(
-    SolvePayload, ContinuationPayload, JudgePayload, MethodSolvePayload, EngineFields, total=False
+    SolvePayload,
+    ContinuationPayload,
+    JudgePayload,
+    MethodSolvePayload,
+    CritiquePayload,
+    BacktrackPayload,
+    EngineFields,
+    total=False,
 ):
     """A sample's payload merged over its ancestors' (what trace and analysis readers see).
 

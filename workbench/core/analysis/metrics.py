@@ -33,6 +33,7 @@ __all__ = [
     "SampleKind",
     "compute_metrics",
     "definition",
+    "f1_scores",
     "format_interval",
     "format_percent",
     "format_rate",
@@ -56,6 +57,10 @@ class SampleKind(StrEnum):
     METHOD_SAMPLE = "method_sample"  # one sample of one reasoning method
     VOTE = "vote"  # the methods experiment's final answer per problem (no call)
     RESOLUTION = "resolution"  # a selector's pick / a re-attempt after disagreement
+    CRITIQUE = "critique"  # a critic's pick of a labelled trace's first wrong step (or none)
+    STEP_VERDICT = "step_verdict"  # a critic's yes / no on one step (step-level finding)
+    RESAMPLED_STEP = "resampled_step"  # a step drawn again where a trace is backtracked
+    BACKTRACK = "backtrack"  # a labelled trace continued from a resampled step
     OTHER = "other"
 
 
@@ -77,6 +82,31 @@ class MetricDefinition:
     per: str  # run / model / method
     description: str
     interval: IntervalMethod = IntervalMethod.WILSON
+    #: which of the counted samples it reads, by their labelled trace ("" = all of them)
+    subset: str = ""
+
+
+#: subsets of samples by what their labelled trace is (``MetricDefinition.subset``)
+SUBSETS: dict[str, str] = {
+    "with_mistake": "traces whose label marks a first mistake",
+    "without_mistake": "traces labelled free of mistakes",
+    "originally_wrong": "traces whose own final answer is wrong",
+    "originally_right": "traces whose own final answer is right",
+}
+
+
+def in_subset(subset: str, payload: Any) -> bool:
+    """Whether a sample (its merged payload) belongs to a metric's ``subset``."""
+    p = payload if isinstance(payload, dict) else {}
+    if subset == "with_mistake":
+        return p.get("mistake_index") is not None
+    if subset == "without_mistake":
+        return "mistake_index" in p and p.get("mistake_index") is None
+    if subset == "originally_wrong":
+        return p.get("original_correct") is False
+    if subset == "originally_right":
+        return p.get("original_correct") is True
+    return True
 
 
 RECOVERY_KINDS = ("recovery", "weak-prefix", "on-policy")
@@ -184,6 +214,57 @@ METRICS: tuple[MetricDefinition, ...] = (
         "run",
         "An upper bound for any way of combining the methods.",
     ),
+    MetricDefinition(
+        "mistake_location",
+        "mistake found",
+        ("mistake-finding",),
+        ("locate",),
+        (SampleKind.CRITIQUE,),
+        "critiques naming exactly the labelled first wrong step",
+        "critiques of traces whose label marks a first mistake",
+        "task",
+        "How often the critic finds the first mistake where the label puts it (BIG-Bench "
+        "Mistake's location accuracy; ProcessBench's accuracy on erroneous samples).",
+        subset="with_mistake",
+    ),
+    MetricDefinition(
+        "no_mistake_accuracy",
+        "no mistake",
+        ("mistake-finding",),
+        ("locate",),
+        (SampleKind.CRITIQUE,),
+        'critiques answering "no mistake"',
+        "critiques of traces labelled free of mistakes",
+        "task",
+        "How often the critic leaves a correct trace alone (ProcessBench's accuracy on "
+        "correct samples; their harmonic mean with mistake_location is its F1).",
+        subset="without_mistake",
+    ),
+    MetricDefinition(
+        "backtrack_fixed",
+        "fixed",
+        ("backtrack",),
+        ("backtrack",),
+        (SampleKind.BACKTRACK,),
+        "continuations from a resampled step whose final answer is correct",
+        "continuations of traces whose own final answer is wrong",
+        "arm",
+        "Accuracy gained: wrong traces made right by backtracking at the labelled mistake "
+        "(arm mistake) or at a random step (arm random, the control).",
+        subset="originally_wrong",
+    ),
+    MetricDefinition(
+        "backtrack_kept",
+        "kept",
+        ("backtrack",),
+        ("backtrack",),
+        (SampleKind.BACKTRACK,),
+        "continuations from a resampled step whose final answer is still correct",
+        "continuations of traces whose own final answer is right",
+        "arm",
+        "Accuracy kept on right traces (1 - kept is the accuracy lost) in each arm.",
+        subset="originally_right",
+    ),
 )
 
 #: the metric each kind leads with (Runs list, monitor result, ``runs`` CLI)
@@ -193,6 +274,8 @@ HEADLINE: dict[str, str] = {
     "weak-prefix": "recovery",
     "on-policy": "recovery",
     "methods": "vote_accuracy",
+    "mistake-finding": "mistake_location",
+    "backtrack": "backtrack_fixed",
 }
 
 _BY_NAME = {m.name: m for m in METRICS}
@@ -226,6 +309,14 @@ def sample_kind(stage: str, payload: Any, *, run_kind: str = "") -> SampleKind:
         return SampleKind.RESOLUTION
     if stage == "weak-solve":
         return SampleKind.STRAIGHT_SHOT
+    if stage == "locate":
+        return SampleKind.CRITIQUE
+    if stage == "step-check":
+        return SampleKind.STEP_VERDICT
+    if stage == "resample":
+        return SampleKind.RESAMPLED_STEP
+    if stage == "backtrack":
+        return SampleKind.BACKTRACK
     if stage in ("solve", "plan"):
         if run_kind == "methods" or p.get("method"):
             return SampleKind.METHOD_SAMPLE
@@ -291,7 +382,13 @@ class RunMetrics:
     @property
     def headline(self) -> list[MetricValue]:
         """The kind's headline metric (one value per model for calibration)."""
-        return [v for v in self.of(HEADLINE.get(self.kind, "")) if v.rate.n]
+        values = [v for v in self.of(HEADLINE.get(self.kind, "")) if v.rate.n]
+        per = values[0].definition.per if values else ""
+        if per == "task":  # all tasks together
+            return [v for v in values if v.key == ""]
+        if per == "arm":  # each arm, not each arm's tasks
+            return [v for v in values if " · " not in v.key]
+        return values
 
     def headline_text(self) -> str:
         """One line for a list cell: the headline values, or "–" when nothing is graded."""
@@ -303,13 +400,16 @@ class RunMetrics:
         return " · ".join(f"{v.key} {format_rate(v.rate)}" for v in values)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "run_id": self.run_id,
             "kind": self.kind,
             "headline": [v.to_json() for v in self.headline],
             "headline_text": self.headline_text(),
             "metrics": [v.to_json() for v in self.values],
         }
+        if self.of("mistake_location"):
+            doc["f1"] = f1_scores(self)
+        return doc
 
 
 def headline_counts(kind: str, o: GradedSample) -> bool:
@@ -339,7 +439,12 @@ def compute_metrics(run_id: int, kind: str, outcomes: Iterable[GradedSample]) ->
     for d in METRICS:
         if kind not in d.kinds:
             continue
-        rows = [o for sk in d.sample_kinds for o in by_kind.get(sk, []) if o.stage in d.stages]
+        rows = [
+            o
+            for sk in d.sample_kinds
+            for o in by_kind.get(sk, [])
+            if o.stage in d.stages and in_subset(d.subset, o.payload)
+        ]
         values += _values(d, rows)
     return RunMetrics(run_id, kind, tuple(values))
 
@@ -357,6 +462,8 @@ def _values(d: MetricDefinition, rows: list[GradedSample]) -> list[MetricValue]:
         for o in rows:  # a model with nothing graded yet still gets its (empty) row
             per.setdefault(o.model or "-", [])
         return [MetricValue(d.name, m, _rate(v)) for m, v in sorted(per.items())]
+    if d.per in ("task", "arm"):
+        return _grouped(d, rows)
     if d.per == "method":
         per = defaultdict(list)
         for o in rows:
@@ -367,6 +474,35 @@ def _values(d: MetricDefinition, rows: list[GradedSample]) -> list[MetricValue]:
     if not rows:
         return []
     return [MetricValue(d.name, "", _rate([bool(o.correct) for o in graded(rows)]))]
+
+
+def _grouped(d: MetricDefinition, rows: list[GradedSample]) -> list[MetricValue]:
+    """Per task: all tasks ("") then each task.  Per arm: each arm, then each arm · task."""
+    if not rows:
+        return []
+    groups: dict[str, list[bool]] = {}
+    for o in rows:
+        task = str(o.payload.get("task") or "-")
+        keys = ["", task] if d.per == "task" else [str(o.payload.get("arm") or "-")]
+        if d.per == "arm":
+            keys.append(f"{keys[0]} · {task}")
+        for key in keys:
+            verdicts = groups.setdefault(key, [])
+            if o.correct is not None:
+                verdicts.append(bool(o.correct))
+    ordered = sorted(groups, key=lambda k: (k.count(" · "), k != "", k))
+    return [MetricValue(d.name, key, _rate(groups[key])) for key in ordered]
+
+
+def f1_scores(metrics: RunMetrics) -> dict[str, float | None]:
+    """ProcessBench's F1 per task key: the harmonic mean of ``mistake_location`` and
+    ``no_mistake_accuracy`` (None where either is undefined or both are zero)."""
+    scores: dict[str, float | None] = {}
+    for found in metrics.of("mistake_location"):
+        clean = metrics.get("no_mistake_accuracy", found.key)
+        a, b = found.rate.rate, clean.rate.rate if clean is not None else None
+        scores[found.key] = None if a is None or b is None or a + b == 0 else 2 * a * b / (a + b)
+    return scores
 
 
 def graded(rows: Iterable[GradedSample]) -> list[GradedSample]:
@@ -418,6 +554,9 @@ def format_interval(rate: Rate) -> str:
 def result_lines(metrics: RunMetrics) -> list[str]:
     """The run's metrics as aligned lines: label, rate, interval (the monitor's result)."""
     rows = [(v.label, format_rate(v.rate), format_interval(v.rate)) for v in metrics.values]
+    for key, f1 in f1_scores(metrics).items() if metrics.of("mistake_location") else ():
+        label = f"F1 · {key}" if key else "F1 (ProcessBench)"
+        rows.append((label, "–" if f1 is None else f"{f1:.3f}", ""))
     if not rows:
         return []
     width = max(len(r[0]) for r in rows)
@@ -475,12 +614,18 @@ def metrics_markdown() -> str:
     ]
     for d in METRICS:
         counts = f"{', '.join(d.stages)}: {', '.join(k.value for k in d.sample_kinds)}"
+        if d.subset:
+            counts += f" ({SUBSETS[d.subset]})"
         lines.append(
             f"| `{d.name}` | {', '.join(d.kinds)} | {counts} | {d.numerator} | {d.denominator}"
             f" | {d.per} | {d.interval.value} |"
         )
     lines += ["", "## In one line", ""]
     lines += [f"- **{d.name}** ({d.label}): {d.description}" for d in METRICS]
+    lines += [
+        "- **F1** (mistake finding): the harmonic mean of `mistake_location` and "
+        "`no_mistake_accuracy` per task, as ProcessBench reports it; a score, with no interval.",
+    ]
     lines += ["", "## Headline per experiment kind", ""]
     lines += [f"- {kind}: `{name}`" for kind, name in HEADLINE.items()]
     lines += [

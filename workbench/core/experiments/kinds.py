@@ -5,6 +5,8 @@ from __future__ import annotations
 from workbench.core.experiments.base import Experiment
 from workbench.core.experiments.calibration import CalibrationExperiment
 from workbench.core.experiments.methods.experiment import MethodsExperiment
+from workbench.core.experiments.mistakes.backtrack import BacktrackExperiment
+from workbench.core.experiments.mistakes.finding import MistakeFindingExperiment
 from workbench.core.experiments.playground import PerturbPreview
 from workbench.core.experiments.recovery.off_policy import RecoveryExperiment
 from workbench.core.experiments.recovery.on_policy import OnPolicyExperiment
@@ -16,6 +18,8 @@ _ALL: tuple[type[Experiment], ...] = (
     WeakPrefixExperiment,
     OnPolicyExperiment,
     MethodsExperiment,
+    MistakeFindingExperiment,
+    BacktrackExperiment,
     PerturbPreview,
 )
 

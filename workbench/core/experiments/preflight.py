@@ -19,6 +19,7 @@ _PLAIN_FIELDS = {
     "perturber": "perturber",
     "selector": "selector",
     "judge": "judge",
+    "critic": "critic",
     "model": "model",
 }
 

@@ -61,6 +61,14 @@ def run_report(
     tables: dict[str, list[Any]] = {}
     if run["kind"] in RECOVERY_KINDS:
         tables.update(recovery_report(store, run_id))
+    elif run["kind"] == "mistake-finding":
+        from workbench.core.experiments.mistakes.report import mistake_tables
+
+        tables.update(mistake_tables(store, run_id))
+    elif run["kind"] == "backtrack":
+        from workbench.core.experiments.mistakes.report import backtrack_tables
+
+        tables.update(backtrack_tables(store, run_id))
     elif run["kind"] == "methods":  # per-method / vote / disagreement table (helper S)
         from workbench.core.experiments.methods.report import methods_tables
 

@@ -27,6 +27,11 @@ from workbench.core.store import Store, dumps, now_iso
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples"
 SAMPLE_FILES = (("gsm8k-test-200.jsonl", "gsm8k"), ("math500-100.jsonl", "math"))
+#: bundled sample sets by name (``workbench import --sample [NAME]``)
+SAMPLE_SETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "default": SAMPLE_FILES,
+    "bbmistake": (("bbmistake-100.jsonl", "bbmistake"),),  # labelled traces, 20 per task
+}
 SAMPLE_MODEL_SOLUTIONS = "gsm8k-model-solutions-200.jsonl"
 FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
                 ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
@@ -195,8 +200,13 @@ def import_dataset(
     limit: int | None = None,
     seed: int = 0,
 ) -> ImportReport:
-    """Import a local file or a hub dataset; see the module docstring."""
+    """Import a local file, a folder of them, or a hub dataset; see the module docstring."""
     path = Path(source)
+    if path.is_dir():
+        return _import_folder(
+            store, path, name=name, schema=schema, mapping=mapping, file_format=file_format,
+            config=config, limit=limit, seed=seed,
+        )  # fmt: skip
     if path.exists():
         fmt = file_format or FILE_FORMATS.get(path.suffix.lower())
         if fmt not in READERS:
@@ -220,6 +230,41 @@ def import_dataset(
         mapping=mapping, config=config, split=hub_split,
         limit=limit, seed=seed, meta=meta,
     )  # fmt: skip
+
+
+def _import_folder(
+    store: Store,
+    folder: Path,
+    *,
+    name: str | None,
+    schema: str | None,
+    mapping: Mapping[str, str] | None,
+    file_format: str | None,
+    config: str | None,
+    limit: int | None,
+    seed: int,
+) -> ImportReport:
+    """Every data file directly in ``folder``, in name order, as one dataset (e.g. the five
+    task files of BIG-Bench Mistake); each bad row is reported with its own file."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FILE_FORMATS)
+    if not files:
+        raise InputError(f"{folder}: no data files ({', '.join(sorted(FILE_FORMATS))}) in it")
+    dataset_id = name or folder.name
+    total = ImportReport(dataset_id, str(folder), schema or "auto")
+    formats_seen = []
+    for path in files:
+        part = import_dataset(
+            store, path, name=dataset_id, schema=schema, mapping=mapping,
+            file_format=file_format, config=config, limit=limit, seed=seed,
+        )  # fmt: skip
+        formats_seen.append(part.format)
+        total.n_rows += part.n_rows
+        total.n_added += part.n_added
+        total.n_updated += part.n_updated
+        total.n_skipped += part.n_skipped
+        total.errors.extend(part.errors[: MAX_LISTED_ERRORS - len(total.errors)])
+    total.format = "+".join(dict.fromkeys(formats_seen))
+    return total
 
 
 def _import_rows(
@@ -289,7 +334,10 @@ def _write(
         seen.setdefault(f"{ds}/{rec.native_id}", rec)
     values = []
     for pid, rec in seen.items():
-        steps = stepify(rec.solution, source=rec.source) if rec.solution else []
+        if rec.steps is not None:
+            steps = list(rec.steps)  # a labelled trace: its step boundaries are the labels'
+        else:
+            steps = stepify(rec.solution, source=rec.source) if rec.solution else []
         values.append(
             (pid, ds, rec.source, rec.question, rec.solution, rec.answer, rec.subject, rec.level,
              dumps(steps), len(steps), dumps(rec.meta), now)
@@ -331,11 +379,14 @@ def _write(
 # -- bundled samples ----------------------------------------------------------------
 
 
-def import_samples(store: Store) -> list[ImportReport]:
-    """Load the bundled offline samples (200 GSM8K + 100 MATH-500 problems)."""
+def import_samples(store: Store, which: str = "default") -> list[ImportReport]:
+    """Load a bundled offline sample set: ``default`` (200 GSM8K + 100 MATH-500 problems)
+    or ``bbmistake`` (100 BIG-Bench Mistake traces with their first-mistake labels)."""
+    if which not in SAMPLE_SETS:
+        raise InputError(f"no bundled sample set {which!r} (known: {', '.join(SAMPLE_SETS)})")
     return [
         import_dataset(store, SAMPLES_DIR / filename, name=Path(filename).stem, schema=schema)
-        for filename, schema in SAMPLE_FILES
+        for filename, schema in SAMPLE_SETS[which]
     ]
 
 

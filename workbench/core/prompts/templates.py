@@ -41,7 +41,7 @@ from workbench.core.providers import Message, ModelRequest
 
 TEMPLATE_SUFFIX = ".md.j2"
 FRONT_MATTER_FENCE = "+++"
-PURPOSES = ("perturb", "solve", "continue", "judge", "select")  # plus "csv-*"
+PURPOSES = ("perturb", "solve", "continue", "judge", "select", "critique")  # plus "csv-*"
 ROLES = ("system", "user", "assistant")
 DEFAULT_NAMES = ("perturb-step", "solve-gsm8k", "solve-math", "continue", "judge-recovery")
 

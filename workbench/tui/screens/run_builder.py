@@ -167,7 +167,8 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
                     "experiment",
                     Select(
                         [(k, k) for k in kinds],
-                        value=kinds[0] if kinds else Select.NULL,
+                        # the day starts with calibration; other kinds sort around it
+                        value="calibration" if "calibration" in kinds else Select.NULL,
                         allow_blank=not kinds,
                         id="b-kind",
                     ),
