@@ -193,6 +193,7 @@ class Ingester:
         self.run_id = run_id
         self.max_attempts = max_batch_attempts
         self.session = engine.recorder(db, run_id, quiet=quiet)
+        self.session.journal.max_rows = _CHUNK + 1  # one commit per chunk, then its states
         self.clock = clock
         self.report = IngestReport()
         self._done = db.done_item_keys(run_id)

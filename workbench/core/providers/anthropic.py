@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-from anthropic._models import construct_type  # the SDK's own lenient response parsing
 
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
 from workbench.core.providers import _common as common
@@ -127,7 +126,7 @@ class AnthropicProvider(common.SDKProvider):
         method = self.resolve_or_fail(request)
         _, _, sent_params = self._params(request, method)
         try:
-            resp = construct_type(type_=anthropic.types.Message, value=body)
+            resp = common.view(body)
             return self._parse(resp, request, method, sent_params)
         except (AttributeError, TypeError, KeyError) as exc:
             raise ProviderError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import openai
-from openai._models import construct_type  # the SDK's own lenient response parsing
 
 from workbench.core.errors import ConfigError, ErrorKind, ProviderError
 from workbench.core.providers import _common as common
@@ -120,9 +119,9 @@ class OpenAIProvider(common.SDKProvider):
         _, sent = self._body(request, method, endpoint)
         try:
             if body.get("object") == "text_completion" or endpoint == "completions":
-                resp = construct_type(type_=openai.types.Completion, value=body)
+                resp = common.view(body)
                 return self._parse_completions(resp, method, sent)
-            resp = construct_type(type_=openai.types.chat.ChatCompletion, value=body)
+            resp = common.view(body)
             return self._parse_chat(resp, request, method, sent)
         except (AttributeError, TypeError, KeyError) as exc:
             raise ProviderError(
