@@ -43,6 +43,35 @@ def register(sub: Any) -> None:
     i.add_argument("--config", default=argparse.SUPPRESS, help="settings file (workbench.toml)")
     i.set_defaults(handler=cmd_ingest)
 
+    s = bsub.add_parser("submit", help="send a stage's pending items to provider batch APIs")
+    s.add_argument("run_id", type=int, metavar="RUN")
+    s.add_argument("--stage", required=True, help="the stage whose items to send")
+    s.add_argument("--size", type=int, default=10_000, help="target items per batch (10000)")
+    s.add_argument("--wait", action="store_true", help="then poll until every batch is in")
+    s.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
+    s.add_argument("--config", default=argparse.SUPPRESS, help="settings file (workbench.toml)")
+    s.set_defaults(handler=cmd_submit)
+
+    po = bsub.add_parser("poll", help="poll a run's provider batches and record what ended")
+    po.add_argument("run_id", type=int, metavar="RUN")
+    po.add_argument("--wait", action="store_true", help="until no batch is open")
+    po.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
+    po.add_argument("--config", default=argparse.SUPPRESS, help="settings file (workbench.toml)")
+    po.set_defaults(handler=cmd_poll)
+
+    c = bsub.add_parser("cancel", help="cancel a run's open batches (partial results are kept)")
+    c.add_argument("run_id", type=int, metavar="RUN")
+    c.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
+    c.add_argument("--config", default=argparse.SUPPRESS, help="settings file (workbench.toml)")
+    c.set_defaults(handler=cmd_cancel)
+
+    a = bsub.add_parser("adopt", help="answer an ambiguous recovery: BATCH is REMOTE_ID")
+    a.add_argument("run_id", type=int, metavar="RUN")
+    a.add_argument("batch_id", type=int, metavar="BATCH")
+    a.add_argument("remote_id", metavar="REMOTE_ID")
+    a.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
+    a.set_defaults(handler=cmd_adopt)
+
     ls = bsub.add_parser("list", help="a run's batches: provider, id, state, items")
     ls.add_argument("run_id", type=int, metavar="RUN")
     ls.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
@@ -132,4 +161,118 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{b.id:>5}  {b.provider:<10} {b.status.value:<10} {b.n_items:>7}  {b.model}  {where}"
         )
     print("items: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())))
+    return 0
+
+
+def _engine(store: Store, args: argparse.Namespace) -> Any:
+    from workbench.core.engine import Engine
+    from workbench.core.providers import ProviderRegistry
+    from workbench.core.settings import load_settings
+
+    settings = load_settings(args.config)
+    return Engine(store, ProviderRegistry(settings), settings), settings
+
+
+def _print_ingest(run_id: int, report: Any) -> None:
+    import sys
+
+    for problem in report.ingested.problems:
+        print(f"workbench: {problem}", file=sys.stderr)
+    ing = report.ingested
+    print(
+        f"run {run_id}: {ing.recorded} recorded, {ing.errors} error(s), {ing.requeued} to send "
+        f"again; {report.open} batch(es) still open"
+    )
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from workbench.core.batch import remote
+    from workbench.core.store import open_store
+
+    with open_store(args.db, create=False) as store:
+        engine, settings = _engine(store, args)
+        items = _stage_items(store, settings, args.run_id, args.stage)
+        budget = store.get_run(args.run_id).get("budget_usd")
+
+        async def go() -> Any:
+            try:
+                report = await remote.submit_items(
+                    engine,
+                    store,
+                    args.run_id,
+                    args.stage,
+                    items,
+                    budget_usd=budget,
+                    target_size=args.size,
+                )
+                print(
+                    f"run {args.run_id}: {len(report.submitted)} batch(es) submitted, "
+                    f"{report.cached} from the cache, {report.waiting} waiting"
+                )
+                for line in report.refused:
+                    print(f"  {line}")
+                if args.wait:
+                    _print_ingest(args.run_id, await remote.wait(engine, store, args.run_id))
+            finally:
+                await engine.providers.aclose()
+
+        asyncio.run(go())
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from workbench.core.batch import remote
+    from workbench.core.store import open_store
+
+    with open_store(args.db, create=False) as store:
+        store.get_run(args.run_id)
+        engine, _ = _engine(store, args)
+
+        async def go() -> Any:
+            try:
+                if args.wait:
+                    return await remote.wait(engine, store, args.run_id, first_poll_s=0)
+                return await remote.poll_once(engine, store, args.run_id)
+            finally:
+                await engine.providers.aclose()
+
+        _print_ingest(args.run_id, asyncio.run(go()))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from workbench.core.batch import remote
+    from workbench.core.store import open_store
+
+    with open_store(args.db, create=False) as store:
+        store.get_run(args.run_id)
+        engine, _ = _engine(store, args)
+
+        async def go() -> list[int]:
+            try:
+                return await remote.cancel(engine, store, args.run_id)
+            finally:
+                await engine.providers.aclose()
+
+        ids = asyncio.run(go())
+    print(
+        f"run {args.run_id}: cancel asked for {len(ids)} batch(es); "
+        f"`workbench batch poll {args.run_id} --wait` records their partial results"
+    )
+    return 0
+
+
+def cmd_adopt(args: argparse.Namespace) -> int:
+    from workbench.core.batch import remote
+    from workbench.core.store import open_store
+
+    with open_store(args.db, create=False) as store:
+        remote.adopt(store, args.run_id, args.batch_id, args.remote_id)
+    print(f"run {args.run_id}: batch {args.batch_id} is {args.remote_id}; poll to record it")
     return 0

@@ -111,6 +111,10 @@ class AnthropicProvider(common.SDKProvider):
             raise map_error(anthropic, self.name, exc, self._secret) from None
         return self._parse(resp, request, method, sent_params)
 
+    def sdk_error(self, exc: Exception) -> Exception:
+        """An SDK exception from a batch endpoint as a ``ProviderError`` (keys redacted)."""
+        return map_error(anthropic, self.name, exc, self._secret)
+
     # -- batch shapes (Message Batches API) --------------------------------------
 
     def batch_params(self, request: ModelRequest) -> dict[str, Any]:

@@ -95,6 +95,10 @@ class OpenAIProvider(common.SDKProvider):
         except Exception as exc:
             raise map_error(openai, self.name, exc, self._secret) from None
 
+    def sdk_error(self, exc: Exception) -> Exception:
+        """An SDK exception from a batch endpoint as a ``ProviderError`` (keys redacted)."""
+        return map_error(openai, self.name, exc, self._secret)
+
     # -- batch shapes (provider batch API and batch files) -------------------
 
     def batch_request(self, request: ModelRequest) -> tuple[str, dict[str, Any]]:
