@@ -12,12 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from workbench.cli import cache, demo, export, imports, init, prompts, run, runs, tui
+from workbench.cli import batch, cache, demo, export, imports, init, prompts, run, runs, tui
 from workbench.cli.pipes import silence_stdout
 from workbench.core.errors import WorkbenchError
 
 #: modules that add subcommands, in help order
-COMMAND_MODULES = (tui, init, demo, imports, run, runs, prompts, export, cache)
+COMMAND_MODULES = (tui, init, demo, imports, run, runs, prompts, export, cache, batch)
 
 
 def build_parser() -> argparse.ArgumentParser:

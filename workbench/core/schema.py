@@ -290,4 +290,38 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        "batch mode: batch_items (custom_id -> item), batch columns; calls.endpoint (pools)",
+        [
+            "ALTER TABLE batches ADD COLUMN uuid TEXT",  # local id, sent as metadata
+            "ALTER TABLE batches ADD COLUMN stage TEXT",
+            "ALTER TABLE batches ADD COLUMN model TEXT",  # provider:model; one model per batch
+            "ALTER TABLE batches ADD COLUMN n_items INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE batches ADD COLUMN reserved_usd REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE batches ADD COLUMN prepared_at REAL",  # unix seconds
+            "ALTER TABLE batches ADD COLUMN updated_at TEXT",
+            "CREATE UNIQUE INDEX IF NOT EXISTS idx_batches_uuid ON batches(uuid)",
+            "CREATE INDEX IF NOT EXISTS idx_batches_run_status ON batches(run_id, status)",
+            """
+            CREATE TABLE batch_items (
+                custom_id TEXT PRIMARY KEY,    -- wb + base32(sha256(run, key, attempt))[:30]
+                batch_id INTEGER NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+                run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                item_key TEXT NOT NULL,
+                attempt INTEGER NOT NULL,      -- 1 for the first batch this item went in
+                state TEXT NOT NULL,           -- out / done / error / requeued
+                item TEXT NOT NULL             -- the work item as JSON: results are recorded
+                                               -- without re-running the experiment's stages
+            )
+            """,
+            "CREATE INDEX idx_batch_items_batch ON batch_items(batch_id, state)",
+            "CREATE INDEX idx_batch_items_run_key ON batch_items(run_id, item_key)",
+            # the replica of an endpoint pool that served the call (NULL: a single endpoint)
+            "ALTER TABLE calls ADD COLUMN endpoint TEXT",
+        ],
+    )
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -50,3 +50,41 @@ class SampleStatus(StrEnum):
 
 
 SET_ASIDE_SAMPLE_STATUSES = frozenset({SampleStatus.INVALID, SampleStatus.SKIPPED})
+
+
+class BatchState(StrEnum):
+    """Where a batch stands (``batches.status``), locally: the provider's own status is in
+    ``meta``.  The order of operations makes each state durable before the next step."""
+
+    PREPARING = "preparing"  # row and items committed; the provider may not have it yet
+    UPLOADED = "uploaded"  # OpenAI: input file uploaded, batch not yet created
+    SUBMITTED = "submitted"  # the provider (or a GPU node, for files) has it
+    ENDED = "ended"  # terminal at the provider; results not all recorded yet
+    INGESTED = "ingested"  # every result recorded (or its item queued again)
+    REFUSED = "refused"  # never accepted (enqueued-token limit, rejected file): items queued again
+    AMBIGUOUS = "ambiguous"  # recovery found several candidate batches: a person decides
+
+    @property
+    def open(self) -> bool:
+        """Its items are out: a resume must not send them again."""
+        return self in OPEN_BATCH_STATES
+
+
+OPEN_BATCH_STATES = frozenset(
+    {
+        BatchState.PREPARING,
+        BatchState.UPLOADED,
+        BatchState.SUBMITTED,
+        BatchState.ENDED,
+        BatchState.AMBIGUOUS,
+    }
+)
+
+
+class BatchItemState(StrEnum):
+    """One item's place in a batch (``batch_items.state``)."""
+
+    OUT = "out"  # in a batch whose result is not recorded yet
+    DONE = "done"  # its result is recorded
+    ERROR = "error"  # its error is recorded (a later attempt may go in another batch)
+    REQUEUED = "requeued"  # expired, cancelled or refused: it goes out again as a new attempt

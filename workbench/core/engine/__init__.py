@@ -8,7 +8,8 @@ pricing, progress (live counters), retry.
 """
 
 from workbench.core.engine.budget import Pricer
-from workbench.core.engine.engine import CallResult, Engine, EventListener
+from workbench.core.engine.cache import find_cached
+from workbench.core.engine.engine import CallResult, Engine, EventListener, out_in_batches
 from workbench.core.engine.events import (
     Event,
     ItemFinished,
@@ -22,10 +23,12 @@ from workbench.core.engine.events import (
 )
 from workbench.core.engine.items import CallPlan, WorkItem, item_key
 from workbench.core.engine.pricing import PriceTable, format_usd
+from workbench.core.engine.records import AttemptOutcome, Prepared
 from workbench.core.engine.retry import RetryPolicy
-from workbench.core.engine.session import RunEnd
+from workbench.core.engine.session import RunEnd, RunSession
 
 __all__ = [
+    "AttemptOutcome",
     "CallPlan",
     "CallResult",
     "Engine",
@@ -33,17 +36,21 @@ __all__ = [
     "EventListener",
     "ItemFinished",
     "LimitChanged",
+    "Prepared",
     "PriceTable",
     "Pricer",
     "RetryPolicy",
     "RetryScheduled",
     "RunEnd",
     "RunFinished",
+    "RunSession",
     "RunStats",
     "StageFinished",
     "StageProgress",
     "StageStarted",
     "WorkItem",
+    "find_cached",
     "format_usd",
     "item_key",
+    "out_in_batches",
 ]

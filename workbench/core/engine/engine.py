@@ -13,13 +13,15 @@ Each item goes through three phases:
 3. **record**: the outcome goes to the journal, which commits calls + samples
    rows in batches; the item is counted (events, stats) after its commit.
 
-Batch mode seam: a provider batch API replaces phase 2 only.  A ``BatchSender``
-would take the prepared items of one endpoint (``Prepared``: request, key,
-continuation, worst case), write a ``batches`` row with the remote id (so a
-restarted run polls instead of resubmitting), poll, and hand each result to
-``RunSession.record`` with batch pricing
-(``PriceTable.cost(..., batch=True)``).  Cache, budget, journal, resume and
-events stay as they are.
+Batch mode seam: a provider batch API (or a batch file for GPU nodes)
+replaces phase 2 only.  ``core/batch`` takes the prepared items of one
+endpoint and model (``Prepared``: request, key, continuation, worst case),
+writes ``batches`` / ``batch_items`` rows before anything leaves (so a
+restarted run polls instead of resubmitting), and hands each result to
+``RunSession.record(..., batch=True)`` (batch pricing) through a session from
+``Engine.recorder``.  Items out in an open batch are skipped by phase 1 like
+finished ones, so a resume never sends them twice.  Cache, budget, journal,
+resume and events stay as they are.
 
 Thread model: ``run_items`` and ``call`` run on the engine's own event loop
 thread with their own store connection; ``pause``, ``resume``, ``cancel`` and
@@ -56,7 +58,7 @@ from workbench.core.providers import (
 )
 from workbench.core.redact import Redactor
 from workbench.core.settings import ProviderSettings, Settings
-from workbench.core.status import CallStatus, RunStatus
+from workbench.core.status import OPEN_BATCH_STATES, BatchItemState, CallStatus, RunStatus
 from workbench.core.store import Store
 
 __all__ = ["CallResult", "Engine", "EventListener", "RetryPolicy", "RunEnd"]
@@ -84,6 +86,17 @@ class CallResult:
     @property
     def text(self) -> str:
         return self.response.text if self.response else ""
+
+
+def out_in_batches(db: Store, run_id: int) -> set[str]:
+    """Keys of items out in an open batch (provider or file): their results are pending."""
+    open_states = ",".join(f"'{s.value}'" for s in OPEN_BATCH_STATES)
+    rows = db.conn.execute(
+        "SELECT bi.item_key FROM batch_items bi JOIN batches b ON b.id = bi.batch_id "
+        f"WHERE bi.run_id=? AND bi.state=? AND b.status IN ({open_states})",
+        (run_id, BatchItemState.OUT.value),
+    )
+    return {r[0] for r in rows}
 
 
 class Engine:
@@ -205,6 +218,18 @@ class Engine:
             prices=self.prices,
             snapshot_interval=self.snapshot_interval,
             journal_interval=self.journal_interval,
+        )
+
+    def recorder(
+        self, db: Store, run_id: int, *, budget_usd: float | None = None, quiet: bool = True
+    ) -> RunSession:
+        """A session that records outcomes arriving outside phase 2 (batch results).
+
+        The caller queues rows with ``record(..., batch=True)`` / ``record_hit`` and
+        flushes ``journal``; ``quiet`` sessions count nothing and emit no item events.
+        """
+        return RunSession(
+            self._deps(), db, run_id, budget_usd, self.tracker(run_id, db), quiet=quiet
         )
 
     def tracker(self, run_id: int | None, db: Store) -> RunStatsTracker:
@@ -376,7 +401,7 @@ class Engine:
         self, db: Store, run_id: int, items: Sequence[WorkItem], budget_usd: float | None
     ) -> tuple[dict[str, tuple[int, int]], list[Prepared]]:
         """Phase 1, before any spend: skip finished items, then continuation, cache, prices, keys."""
-        done = db.done_item_keys(run_id)
+        done = db.done_item_keys(run_id) | out_in_batches(db, run_id)
         stages: dict[str, tuple[int, int]] = {}
         pending: list[WorkItem] = []
         seen: set[str] = set()

@@ -295,15 +295,20 @@ class RunSession:
 
     # -- recording ---------------------------------------------------------------
 
-    def record(self, p: Prepared, outcome: AttemptOutcome) -> float | None:
-        """Queue the call (and sample) rows for an outcome; return the call's cost."""
+    def record(self, p: Prepared, outcome: AttemptOutcome, *, batch: bool = False) -> float | None:
+        """Queue the call (and sample) rows for an outcome; return the call's cost.
+
+        ``batch``: the outcome came from a batch (provider API or file), priced at the
+        batch rate; it took no limiter slot.
+        """
         key = p.item.key if p.item else self.item_key
         resp, error = outcome.response, outcome.error
         if resp is not None:
             usage = resp.usage
-            cost = self.deps.prices.cost(p.model_ref, usage)
+            cost = self.deps.prices.cost(p.model_ref, usage, batch=batch)
             self.budget.settle(p.worst_usd, cost)
-            p.limiter.settle_tokens(p.est_tokens, usage.input_tokens + usage.output_tokens)
+            if not batch:
+                p.limiter.settle_tokens(p.est_tokens, usage.input_tokens + usage.output_tokens)
             call, sample = ok_records(self.run_id, key, p, outcome, cost)
             done = self._committed(p, True, cost, usage.input_tokens, usage.output_tokens, outcome)
             self.journal.add(call, sample, done)

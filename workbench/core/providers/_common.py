@@ -327,3 +327,26 @@ class SDKProvider(Provider):
             return self.resolve_continuation(request)
         except ConfigError as exc:
             raise ProviderError(ErrorKind.BAD_REQUEST, str(exc)) from None
+
+
+class AttrView(dict[str, Any]):
+    """A JSON object read the way the adapters read SDK response models: attributes,
+    ``None`` for a missing field, nested objects and lists viewed the same way.
+
+    Batch result bodies are plain JSON; building the SDK's models for each (its
+    ``construct_type``) took most of the ingestion time, and the adapters' parsing
+    only reads attributes, so they parse this view with the same code.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        return view(self.get(name))
+
+
+def view(value: Any) -> Any:
+    if isinstance(value, dict):
+        return AttrView(value)
+    if isinstance(value, list):
+        return [view(v) for v in value]
+    return value

@@ -15,6 +15,7 @@ from typing import Any
 
 import anthropic
 
+from workbench.core.errors import ConfigError, ErrorKind, ProviderError
 from workbench.core.providers import _common as common
 from workbench.core.providers._stainless import map_error
 from workbench.core.providers.base import (
@@ -100,6 +101,48 @@ class AnthropicProvider(common.SDKProvider):
         method = self.resolve_or_fail(request)
         if request.n != 1:
             raise common.unsupported(self.name, "the Messages API returns one completion (n=1)")
+        body, extra_body, sent_params = self._params(request, method)
+        client = self.client()
+        try:
+            resp = await client.messages.create(
+                **body, extra_body=extra_body or None, timeout=timeout
+            )
+        except Exception as exc:
+            raise map_error(anthropic, self.name, exc, self._secret) from None
+        return self._parse(resp, request, method, sent_params)
+
+    def sdk_error(self, exc: Exception) -> Exception:
+        """An SDK exception from a batch endpoint as a ``ProviderError`` (keys redacted)."""
+        return map_error(anthropic, self.name, exc, self._secret)
+
+    # -- batch shapes (Message Batches API) --------------------------------------
+
+    def batch_params(self, request: ModelRequest) -> dict[str, Any]:
+        """The ``params`` of one Message Batches request; ``ConfigError`` when it cannot go."""
+        method = self.resolve_continuation(request)
+        if request.n != 1:
+            raise ConfigError(f"{self.name}: the Messages API returns one completion (n=1)")
+        body, extra_body, _ = self._params(request, method)
+        return {**body, **extra_body}
+
+    def parse_batch_body(self, request: ModelRequest, body: dict[str, Any]) -> ModelResponse:
+        """A batch result ``message`` as a sync call's response (the same parsing)."""
+        method = self.resolve_or_fail(request)
+        _, _, sent_params = self._params(request, method)
+        try:
+            resp = common.view(body)
+            return self._parse(resp, request, method, sent_params)
+        except (AttributeError, TypeError, KeyError) as exc:
+            raise ProviderError(
+                ErrorKind.MALFORMED, f"{self.name}: unparseable result body ({exc})"
+            ) from None
+
+    # -- the request and the response ----------------------------------------------
+
+    def _params(
+        self, request: ModelRequest, method: Continuation | None
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(body, extra body, what ``sent_params`` records) for one request."""
         turns = [m for m in common.chat_messages(request) if m.role != "system"]
         prefill = None
         if method is Continuation.EMULATE and request.prefix is not None:
@@ -123,17 +166,22 @@ class AnthropicProvider(common.SDKProvider):
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in request.tools
             ]
-        client = self.client()
-        try:
-            resp = await client.messages.create(
-                model=request.model,
-                messages=wire,
-                **params,
-                extra_body=extra_body or None,
-                timeout=timeout,
-            )
-        except Exception as exc:
-            raise map_error(anthropic, self.name, exc, self._secret) from None
+        sent_params: dict[str, Any] = {"extra_body": extra_body} if extra_body else {}
+        sent_params.update({k: v for k, v in params.items() if k not in ("system", "tools")})
+        if dropped:
+            sent_params["dropped"] = dropped
+        if prefill is not None:
+            sent_params["prefill_chars"] = len(prefill)
+        body = {"model": request.model, "messages": wire, **params}
+        return body, extra_body, sent_params
+
+    def _parse(
+        self,
+        resp: Any,  # anthropic Message
+        request: ModelRequest,
+        method: Continuation | None,
+        sent_params: dict[str, Any],
+    ) -> ModelResponse:
         text = "".join(b.text for b in resp.content if b.type == "text")
         if method is Continuation.EMULATE and request.prefix is not None:
             text = common.strip_echoed_prefix(text, request.prefix)
@@ -146,12 +194,6 @@ class AnthropicProvider(common.SDKProvider):
         completion = Completion(
             text=text, finish_reason=_STOP_REASONS.get(stop or "", stop), tool_calls=calls
         )
-        sent_params: dict[str, Any] = {"extra_body": extra_body} if extra_body else {}
-        sent_params.update({k: v for k, v in params.items() if k not in ("system", "tools")})
-        if dropped:
-            sent_params["dropped"] = dropped
-        if prefill is not None:
-            sent_params["prefill_chars"] = len(prefill)
         return ModelResponse(
             completions=(completion,),
             usage=_usage(resp.usage),

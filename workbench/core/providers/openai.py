@@ -12,6 +12,7 @@ from typing import Any
 
 import openai
 
+from workbench.core.errors import ConfigError, ErrorKind, ProviderError
 from workbench.core.providers import _common as common
 from workbench.core.providers._stainless import map_error
 from workbench.core.providers.base import (
@@ -79,42 +80,105 @@ class OpenAIProvider(common.SDKProvider):
         method = self.resolve_or_fail(request)
         endpoint = self.endpoint(request, method)
         extra_body = {k: v for k, v in request.extra.items() if k != "endpoint"}
+        body, sent = self._body(request, method, endpoint)
         client = self.client()
         try:
             if endpoint == "completions":
-                return await self._completions(client, request, method, extra_body, timeout)
-            return await self._chat(client, request, method, extra_body, timeout)
+                resp = await client.completions.create(
+                    **body, extra_body=extra_body or None, timeout=timeout
+                )
+                return self._parse_completions(resp, method, sent)
+            resp = await client.chat.completions.create(
+                **body, extra_body=extra_body or None, timeout=timeout
+            )
+            return self._parse_chat(resp, request, method, sent)
         except Exception as exc:
             raise map_error(openai, self.name, exc, self._secret) from None
 
-    # -- chat ---------------------------------------------------------------
+    def sdk_error(self, exc: Exception) -> Exception:
+        """An SDK exception from a batch endpoint as a ``ProviderError`` (keys redacted)."""
+        return map_error(openai, self.name, exc, self._secret)
 
-    async def _chat(
-        self,
-        client: Any,  # openai.AsyncOpenAI; kwargs are built dynamically
-        request: ModelRequest,
-        method: Continuation | None,
-        extra_body: dict[str, Any],
-        timeout: float,
-    ) -> ModelResponse:
+    # -- batch shapes (provider batch API and batch files) -------------------
+
+    def batch_request(self, request: ModelRequest) -> tuple[str, dict[str, Any]]:
+        """(url, body) of one OpenAI-batch input line; ``ConfigError`` when it cannot go."""
+        method = self.resolve_continuation(request)
+        try:
+            endpoint = self.endpoint(request, method)
+        except ProviderError as exc:
+            raise ConfigError(str(exc)) from None
+        if endpoint == "completions" and request.tools:
+            raise ConfigError(f"{self.name}: tools need the chat endpoint")
+        body, _ = self._body(request, method, endpoint)
+        body.update({k: v for k, v in request.extra.items() if k != "endpoint"})
+        url = "/v1/completions" if endpoint == "completions" else "/v1/chat/completions"
+        return url, body
+
+    def parse_batch_body(self, request: ModelRequest, body: dict[str, Any]) -> ModelResponse:
+        """A batch result body (``chat.completion`` or ``text_completion``) as a sync call's
+        response: the same parsing, so a batch completion equals a sync one."""
+        method = self.resolve_or_fail(request)
+        endpoint = self.endpoint(request, method)
+        _, sent = self._body(request, method, endpoint)
+        try:
+            if body.get("object") == "text_completion" or endpoint == "completions":
+                resp = common.view(body)
+                return self._parse_completions(resp, method, sent)
+            resp = common.view(body)
+            return self._parse_chat(resp, request, method, sent)
+        except (AttributeError, TypeError, KeyError) as exc:
+            raise ProviderError(
+                ErrorKind.MALFORMED, f"{self.name}: unparseable result body ({exc})"
+            ) from None
+
+    # -- request bodies -------------------------------------------------------
+
+    def _body(
+        self, request: ModelRequest, method: Continuation | None, endpoint: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the request body without ``extra``, what ``sent_params`` records)."""
+        extra_body = {k: v for k, v in request.extra.items() if k != "endpoint"}
+        if endpoint == "completions":
+            if request.tools:
+                raise common.unsupported(self.name, "tools need the chat endpoint")
+            params: dict[str, Any] = {"max_tokens": request.max_tokens}
+            params.update(common.sampling_params(request))
+            if request.n != 1:
+                params["n"] = request.n
+            body = {
+                "model": request.model,
+                "prompt": common.raw_prompt(request, request.prefix),
+                **params,
+            }
+            return body, {"endpoint": "completions", **params, **extra_body}
         turns = common.chat_messages(request)
         if method is Continuation.EMULATE and request.prefix is not None:
             turns = common.emulate_continuation(turns, request.prefix)
-        params: dict[str, Any] = {self.chat_max_tokens_field: request.max_tokens}
+        params = {self.chat_max_tokens_field: request.max_tokens}
         params.update(common.sampling_params(request))
         if request.n != 1:
             params["n"] = request.n
         wire_messages = [{"role": "system", "content": request.system}] if request.system else []
         wire_messages += [_chat_message(m) for m in turns]
         tools = [common.function_tool(t) for t in request.tools]
-        resp = await client.chat.completions.create(
-            model=request.model,
-            messages=wire_messages,
+        body = {
+            "model": request.model,
+            "messages": wire_messages,
             **({"tools": tools} if tools else {}),
             **params,
-            extra_body=extra_body or None,
-            timeout=timeout,
-        )
+        }
+        return body, {"endpoint": "chat", **params, **extra_body}
+
+    # -- responses ----------------------------------------------------------------
+
+    def _parse_chat(
+        self,
+        resp: Any,  # openai ChatCompletion
+        request: ModelRequest,
+        method: Continuation | None,
+        sent: dict[str, Any],
+    ) -> ModelResponse:
         completions = []
         for choice in resp.choices:
             msg = choice.message
@@ -135,7 +199,6 @@ class OpenAIProvider(common.SDKProvider):
                 if getattr(tc, "function", None) is not None
             )
             completions.append(Completion(text=text, finish_reason=finish, tool_calls=calls))
-        sent = {"endpoint": "chat", **params, **extra_body}
         return ModelResponse(
             completions=tuple(completions),
             usage=_usage(resp.usage),
@@ -144,29 +207,9 @@ class OpenAIProvider(common.SDKProvider):
             model=resp.model,
         )
 
-    # -- legacy completions ---------------------------------------------------
-
-    async def _completions(
-        self,
-        client: Any,  # openai.AsyncOpenAI; kwargs are built dynamically
-        request: ModelRequest,
-        method: Continuation | None,
-        extra_body: dict[str, Any],
-        timeout: float,
+    def _parse_completions(
+        self, resp: Any, method: Continuation | None, sent: dict[str, Any]
     ) -> ModelResponse:
-        if request.tools:
-            raise common.unsupported(self.name, "tools need the chat endpoint")
-        params: dict[str, Any] = {"max_tokens": request.max_tokens}
-        params.update(common.sampling_params(request))
-        if request.n != 1:
-            params["n"] = request.n
-        resp = await client.completions.create(
-            model=request.model,
-            prompt=common.raw_prompt(request, request.prefix),
-            **params,
-            extra_body=extra_body or None,
-            timeout=timeout,
-        )
         completions = tuple(
             Completion(text=c.text or "", finish_reason=_finish(c.finish_reason))
             for c in resp.choices
@@ -175,7 +218,7 @@ class OpenAIProvider(common.SDKProvider):
             completions=completions,
             usage=_usage(resp.usage),
             continuation=method,
-            sent_params={"endpoint": "completions", **params, **extra_body},
+            sent_params=sent,
             model=resp.model,
         )
 
