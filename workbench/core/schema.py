@@ -292,7 +292,7 @@ MIGRATIONS.append(
 
 MIGRATIONS.append(
     (
-        7,
+        6,
         "batch mode: batch_items (custom_id -> item), batch columns; calls.endpoint (pools)",
         [
             "ALTER TABLE batches ADD COLUMN uuid TEXT",  # local id, sent as metadata
