@@ -67,7 +67,7 @@ async def screen_numbers(db: Path, run_id: int) -> None:
         assert isinstance(screen, TracesScreen)
         await app.workers.wait_for_complete()  # the latest run opened on mount
         screen.view = None  # the latest run opened on mount; time a fresh open
-        t, cpu = time.perf_counter(), time.process_time()
+        t = time.perf_counter()
         screen.open_run(run_id)
         while screen.view is None or screen.view.run_id != run_id:
             await asyncio.sleep(0.002)  # until the first sample is on screen
