@@ -8,6 +8,7 @@ Run: .venv/bin/python bench/traces.py [n_samples]
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -65,11 +66,17 @@ async def screen_numbers(db: Path, run_id: int) -> None:
         screen = app.screen
         assert isinstance(screen, TracesScreen)
         await app.workers.wait_for_complete()  # the latest run opened on mount
+        screen.view = None  # the latest run opened on mount; time a fresh open
         t = time.perf_counter()
         screen.open_run(run_id)
+        while screen.view is None or screen.view.run_id != run_id:
+            await asyncio.sleep(0.002)  # until the first sample is on screen
+        first_s = time.perf_counter() - t
+        cpu_first = time.process_time()
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         open_s = time.perf_counter() - t
+        after_cpu = time.process_time() - cpu_first
         handler, round_trip, idle = [], [], []
         for _ in range(50):
             t = time.perf_counter()
@@ -83,7 +90,11 @@ async def screen_numbers(db: Path, run_id: int) -> None:
             await pilot.pause()
             idle.append((time.perf_counter() - t) * 1000)
         base = statistics.median(idle)
-        print(f"screen: open run (ids + first sample shown) {open_s * 1000:.0f} ms (target < 1000)")
+        print(f"screen: open run to the first sample shown {first_s * 1000:.0f} ms (target < 500)")
+        print(
+            f"screen: whole index listed {open_s * 1000:.0f} ms after opening; CPU after the "
+            f"first sample {after_cpu:.2f} s (target < 1 s)"
+        )
         print(
             f"screen: next sample: load + update p50 {statistics.median(handler):.1f} ms; "
             f"with layout + render p50 {statistics.median(round_trip) - base:.1f} ms, max "
@@ -94,7 +105,8 @@ async def screen_numbers(db: Path, run_id: int) -> None:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BENCH_SCALE", 100_000))
+    print(f"load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         store = Store(db)

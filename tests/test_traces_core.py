@@ -119,3 +119,17 @@ def test_labels_persist_and_filter(store: Store, run_id: int, tmp_path: Path) ->
     assert filter_choices(other, run_id).labels == ("genuine recovery", "rewrite")
     remove_label(store, lid)
     assert [lb.label for lb in load_trace(store, sid).labels] == ["rewrite"]
+
+
+def test_first_trace_id_is_the_first_of_the_index(store: Store, run_id: int) -> None:
+    from workbench.core.views.traces import first_trace_id
+
+    for flt in (
+        TraceFilter(),
+        TraceFilter(outcome="recovered"),
+        TraceFilter(outcome="not"),
+        TraceFilter(stage="perturb"),
+        TraceFilter(text="nothing like this anywhere"),
+    ):
+        ids = trace_index(store, run_id, flt).ids
+        assert first_trace_id(store, run_id, flt) == (ids[0] if ids else None), flt

@@ -156,3 +156,31 @@ async def test_empty_workspace(tmp_path: Path) -> None:
         await pilot.press("j", "f", "l", "y", "n")
         assert screen.view is None
         assert "No runs yet" in str(screen.query_one("#trace-empty").render())
+
+
+async def test_first_trace_shows_before_the_index_and_choices_wait_for_the_dialog(
+    db: Path,
+) -> None:
+    """Opening a run shows its first sample from one index step, lists the rest after, and
+    reads the filter dialog's choices only when the dialog is asked for."""
+    from workbench.tui.screens.traces import FirstTraceLoaded, TraceIndexLoaded
+
+    app = app_for(db)
+    seen: list[str] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, FirstTraceLoaded | TraceIndexLoaded):
+            seen.append(type(message).__name__)
+
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        screen = await open_traces(app)
+        await pilot.pause()
+        assert seen == ["FirstTraceLoaded", "TraceIndexLoaded"]
+        assert screen.view is not None and screen.view.sample_id == trace_ids(app.store, 1)[0]
+        assert screen.choices_run is None  # not read yet: nobody asked
+        await pilot.press("f")
+        await settle(app)
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, TraceFilterDialog)
+        assert screen.choices_run == 1 and screen.choices.stages

@@ -350,6 +350,14 @@ def trace_ids(store: Store, run_id: int, flt: TraceFilter = TraceFilter()) -> ar
     return array("q", (row[0] for row in store.conn.execute(sql, params)))
 
 
+def first_trace_id(store: Store, run_id: int, flt: TraceFilter = TraceFilter()) -> int | None:
+    """The first sample the stepper shows: one step down the index, whatever the run's
+    size, so the first trace is on screen before the whole index has been listed."""
+    sql, params = _select(run_id, flt, "s.id", run_graded=_run_graded(store, run_id))
+    row = store.conn.execute(sql + " LIMIT 1", params).fetchone()
+    return int(row[0]) if row else None
+
+
 def trace_index(store: Store, run_id: int, flt: TraceFilter = TraceFilter()) -> TraceIndex:
     """Like ``trace_ids`` plus the positions where each problem starts (for n / p)."""
     sql, params = _select(run_id, flt, "s.id, s.problem_id", run_graded=_run_graded(store, run_id))

@@ -27,6 +27,7 @@ from workbench.core.views.traces import (
     TraceView,
     add_label,
     filter_choices,
+    first_trace_id,
     load_trace,
     trace_index,
 )
@@ -49,6 +50,15 @@ class TraceIndexLoaded(Message):
     index: TraceIndex
     choices: FilterChoices | None
     keep_sample: int | None
+
+
+@dataclass
+class FirstTraceLoaded(Message):
+    """The first sample under a filter, found before the whole index is listed."""
+
+    run_id: int
+    flt: TraceFilter
+    sample_id: int
 
 
 @dataclass
@@ -92,6 +102,8 @@ class TracesScreen(Screen[None]):
         self.flt = TraceFilter()
         self.index = TraceIndex(array("q"), array("q"))
         self.choices = _EMPTY_CHOICES
+        self.choices_run: int | None = None  # the run ``choices`` were read for
+        self.filter_wanted = False  # open the filter dialog once the choices are read
         self.view: TraceView | None = None
         self.loading = False
 
@@ -132,8 +144,8 @@ class TracesScreen(Screen[None]):
         """Show ``run_id`` (from the start) under ``flt`` (default: everything)."""
         self.run_id = run_id
         self.flt = flt or TraceFilter()
-        self.choices = _EMPTY_CHOICES
-        self._load(run_id, self.flt, with_choices=True, keep_sample=None)
+        self.choices, self.choices_run = _EMPTY_CHOICES, None
+        self._load(run_id, self.flt, keep_sample=None)
 
     def action_open_latest(self) -> None:
         latest = latest_run_id(self.workspace.store)
@@ -142,28 +154,34 @@ class TracesScreen(Screen[None]):
             return
         self.open_run(latest)
 
-    def _load(
-        self, run_id: int, flt: TraceFilter, *, with_choices: bool, keep_sample: int | None
-    ) -> None:
+    def _load(self, run_id: int, flt: TraceFilter, *, keep_sample: int | None) -> None:
         self.loading = True
         self.query_one("#trace-status", Static).update(f"run {run_id}: loading traces…")
-        self._list_traces(run_id, flt, with_choices, keep_sample)
+        self._list_traces(run_id, flt, keep_sample)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="traces-index")
-    def _list_traces(
-        self, run_id: int, flt: TraceFilter, with_choices: bool, keep_sample: int | None
-    ) -> None:
+    def _list_traces(self, run_id: int, flt: TraceFilter, keep_sample: int | None) -> None:
         try:
             store = self.workspace.store.reopen()
             try:
+                # the first trace at once (one index step), then the whole list: at a
+                # million samples listing takes most of a second
+                first = first_trace_id(store, run_id, flt) if keep_sample is None else None
+                if first is not None:
+                    self.post_message(FirstTraceLoaded(run_id, flt, first))
                 index = trace_index(store, run_id, flt)
                 self.post_message(TraceIndexLoaded(run_id, flt, index, None, keep_sample))
-                if with_choices:  # after the first sample is up: the dialog needs them later
-                    self.post_message(FilterChoicesLoaded(run_id, filter_choices(store, run_id)))
             finally:
                 store.close()
         except Exception as exc:  # shown as one line; the screen stays usable
             self.post_message(TraceIndexFailed(run_id, str(exc)))
+
+    @on(FirstTraceLoaded)
+    def _first_loaded(self, message: FirstTraceLoaded) -> None:
+        if message.run_id != self.run_id or message.flt != self.flt or not self.loading:
+            return
+        self.index = TraceIndex(array("q", [message.sample_id]), array("q", [0]))
+        self._show(0)
 
     @on(TraceIndexLoaded)
     def _index_loaded(self, message: TraceIndexLoaded) -> None:
@@ -178,10 +196,23 @@ class TracesScreen(Screen[None]):
             position = message.index.ids.index(message.keep_sample)
         self._show(position)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="traces-choices")
+    def _load_choices(self, run_id: int) -> None:
+        """The filter dialog's lists: five scans of the run, so read when first asked for."""
+        store = self.workspace.store.reopen()
+        try:
+            self.post_message(FilterChoicesLoaded(run_id, filter_choices(store, run_id)))
+        finally:
+            store.close()
+
     @on(FilterChoicesLoaded)
     def _choices_loaded(self, message: FilterChoicesLoaded) -> None:
         if message.run_id == self.run_id:
             self.choices = message.choices
+            self.choices_run = message.run_id
+            if self.filter_wanted:
+                self.filter_wanted = False
+                self.action_filter()
 
     @on(TraceIndexFailed)
     def _index_failed(self, message: TraceIndexFailed) -> None:
@@ -267,10 +298,17 @@ class TracesScreen(Screen[None]):
             return
         keep = self.view.sample_id if self.view else None
         self.flt = flt
-        self._load(self.run_id, flt, with_choices=False, keep_sample=keep)
+        self._load(self.run_id, flt, keep_sample=keep)
 
     def action_filter(self) -> None:
         if self.run_id is None:
+            return
+        if self.choices_run != self.run_id:  # read them first, then open the dialog
+            self.filter_wanted = True
+            self.query_one("#trace-status", Static).update(
+                f"run {self.run_id}: reading the filter choices…"
+            )
+            self._load_choices(self.run_id)
             return
 
         def done(result: TraceFilter | None) -> None:
