@@ -119,6 +119,11 @@ class WorkbenchApp(App[None]):
             "Import the bundled GSM8K + MATH-500 samples (safe to repeat)",
             "import_samples",
         ),
+        PaletteCommand(
+            "problems: import file",
+            "Import your own problems: a JSONL / CSV / Parquet file, a folder, or a hub name",
+            "import_file",
+        ),
         PaletteCommand("app: keys", "Keys for the current screen", "help"),
     )
     BINDINGS = [
@@ -227,6 +232,16 @@ class WorkbenchApp(App[None]):
     def action_import_samples(self) -> None:
         self.notify("Importing the bundled samples…", timeout=3)
         self._import_samples()
+
+    def action_import_file(self) -> None:
+        """The import dialog; when it closes having imported something, screens reload."""
+        from workbench.tui.import_dialog import ImportDialog
+
+        def done(imported: int | None) -> None:
+            if imported:
+                self.screen.post_message(WorkspaceChanged())
+
+        self.push_screen(ImportDialog(), done)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="import-samples")
     def _import_samples(self) -> None:

@@ -328,6 +328,32 @@ def _write(
     report.n_added = len(values) - report.n_updated
 
 
+def import_path(store: Store, source: str | Path, **options: Any) -> list[ImportReport]:
+    """Import a file, a hub name, or every data file in a folder (one dataset per file).
+
+    A folder's files (``FILE_FORMATS`` suffixes, sorted by name, not recursive) are each
+    imported under their own stem; ``options`` go to every ``import_dataset`` call, except
+    ``name``, which names a single file's dataset only.
+    """
+    path = Path(source)
+    if not path.is_dir():
+        return [import_dataset(store, source, **options)]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FILE_FORMATS)
+    if not files:
+        known = ", ".join(sorted(FILE_FORMATS))
+        raise InputError(f"{path}: no data files in this folder (looked for {known})")
+    options = {k: v for k, v in options.items() if k != "name"}
+    return [import_dataset(store, file, **options) for file in files]
+
+
+def report_lines(report: ImportReport) -> list[str]:
+    """What an import says to its user (CLI and TUI alike): each skipped row, then the summary."""
+    lines = [f"skipped {error}" for error in report.errors]
+    if report.n_skipped > len(report.errors):
+        lines.append(f"... and {report.n_skipped - len(report.errors)} more")
+    return [*lines, report.summary()]
+
+
 # -- bundled samples ----------------------------------------------------------------
 
 
