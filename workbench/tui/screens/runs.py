@@ -21,6 +21,7 @@ from workbench.core.status import RunStatus
 from workbench.core.views.runs import RunRow, list_runs, run_headline
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import TextInputDialog
+from workbench.tui.export_dialog import open_export
 from workbench.tui.live_runs import (
     LaunchRequest,
     LaunchRun,
@@ -62,6 +63,7 @@ class RunsScreen(Screen[None]):
         PaletteCommand("runs: new", "Build and launch a run", "new_run"),
         PaletteCommand("runs: watch", "Watch the selected run", "watch"),
         PaletteCommand("runs: resume", "Continue the selected stopped run", "resume"),
+        PaletteCommand("runs: export", "Export the selected run (samples or tables)", "export"),
     )
     CSS_PATH = "runs.tcss"
     BINDINGS = [
@@ -69,6 +71,7 @@ class RunsScreen(Screen[None]):
         Binding("enter,w", "watch", "Watch", id="runs.watch"),
         Binding("t", "traces", "Traces", id="runs.traces"),
         Binding("u", "resume", "Resume", id="runs.resume"),
+        Binding("x", "export", "Export", id="runs.export"),
         Binding("r", "refresh", "Refresh", id="runs.refresh"),
     ]
 
@@ -202,6 +205,11 @@ class RunsScreen(Screen[None]):
         run_id = self.selected_run_id()
         if run_id is not None:
             self.post_message(OpenRun(run_id, "traces"))
+
+    def action_export(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is not None:
+            open_export(self, run_id)
 
     def action_resume(self) -> None:
         """Continue the selected run: only items without a finished sample are sent."""
