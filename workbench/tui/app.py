@@ -23,9 +23,11 @@ from textual.screen import Screen
 
 from workbench.tui.commands import PaletteCommand, WorkbenchCommands
 from workbench.tui.messages import (
+    OpenCompare,
     OpenRun,
     OpenRunBuilder,
     RunOpener,
+    SampleOpener,
     SamplesImported,
     WorkspaceChanged,
 )
@@ -170,7 +172,7 @@ class WorkbenchApp(App[None]):
         """Import the other sections after the first paint, so the first switch is quick."""
         for load in SECTION_SCREENS.values():
             load()
-        from workbench.tui.screens import help, monitor, run_builder  # noqa: F401
+        from workbench.tui.screens import compare, help, monitor, run_builder  # noqa: F401
 
     def section_screen_classes(self) -> dict[str, type[Screen[Any]]]:
         """Each section's screen class (imports the ones not loaded yet)."""
@@ -203,8 +205,16 @@ class WorkbenchApp(App[None]):
         if self.current_mode != message.section:
             await self.switch_mode(message.section)
         screen = self.screen
-        if isinstance(screen, RunOpener):
+        if message.sample_id is not None and isinstance(screen, SampleOpener):
+            screen.open_sample(message.run_id, message.sample_id)
+        elif isinstance(screen, RunOpener):
             screen.open_run(message.run_id)
+
+    @on(OpenCompare)
+    def _open_compare(self, message: OpenCompare) -> None:
+        from workbench.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(message.run_a, message.run_b))
 
     @on(OpenRunBuilder)
     def _open_run_builder(self) -> None:

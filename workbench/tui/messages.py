@@ -37,10 +37,28 @@ class SamplesImported(Message):
 
 @dataclass
 class OpenRun(Message):
-    """Show run ``run_id`` in ``section``: its live monitor, its traces or its plots."""
+    """Show run ``run_id`` in ``section``: its live monitor, its traces or its plots.
+
+    ``sample_id``: in Traces, open at that sample (a drill-down from a comparison)."""
 
     run_id: int
     section: RunSection
+    sample_id: int | None = None
+
+
+@runtime_checkable
+class SampleOpener(Protocol):
+    """A section that can open one sample of a run (Traces)."""
+
+    def open_sample(self, run_id: int, sample_id: int) -> None: ...
+
+
+@dataclass
+class OpenCompare(Message):
+    """Compare run ``run_a`` (A) with run ``run_b`` (B) side by side."""
+
+    run_a: int
+    run_b: int
 
 
 @dataclass

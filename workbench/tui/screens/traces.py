@@ -140,6 +140,13 @@ class TracesScreen(Screen[None]):
         self.choices = _EMPTY_CHOICES
         self._load(run_id, self.flt, with_choices=True, keep_sample=None)
 
+    def open_sample(self, run_id: int, sample_id: int) -> None:
+        """Show ``run_id`` at ``sample_id`` (unfiltered, so the sample is in the index)."""
+        self.run_id = run_id
+        self.flt = TraceFilter(graded_only=False)
+        self.choices = _EMPTY_CHOICES
+        self._load(run_id, self.flt, with_choices=True, keep_sample=sample_id)
+
     def action_open_latest(self) -> None:
         latest = latest_run_id(self.workspace.store)
         if latest is None:
