@@ -11,6 +11,7 @@ in a ``PALETTE`` class variable (see ``workbench.tui.commands``).
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import termios
 from collections.abc import Callable
@@ -146,6 +147,7 @@ class WorkbenchApp(App[None]):
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
+        self.quitting = False  # cancel was chosen on quit: exit once every run has ended
 
     # the workspace's parts, for callers that hold the app (the CLI, tests)
     @property
@@ -238,6 +240,54 @@ class WorkbenchApp(App[None]):
             return
         title = SECTIONS.get(self.current_mode, ("", self.current_mode))[1]
         self.push_screen(HelpScreen(self.screen, title))
+
+    # -- quitting with runs in progress ------------------------------------------
+
+    def active_runs(self) -> list[int]:
+        """Runs executing in this app's workers right now."""
+        return [r.run_id for r in self.workspace.live_runs.values() if r.status.active]
+
+    async def action_quit(self) -> None:
+        """Quit; with runs in progress, ask: cancel them (resumable), wait, or detach."""
+        running = self.active_runs()
+        if not running:
+            self.exit()
+            return
+        from workbench.tui.dialogs import ChoiceDialog
+
+        names = ", ".join(str(r) for r in running)
+        choices = [
+            ("cancel", "Cancel the run (resumable with u or run --resume), then quit"),
+            ("wait", "Wait: keep the app open while it runs"),
+            ("detach", "Detach: close the screen; the run finishes in this process"),
+        ]
+
+        def chosen(key: str | None) -> None:
+            if key == "cancel":
+                self._cancel_and_quit()
+            elif key == "detach":
+                self.exit(
+                    message=f"run {names} keeps running in this process (pid {os.getpid()}) "
+                    "until it ends; `workbench` in another terminal follows it live "
+                    "(Runs, enter)."
+                )
+
+        title = f"Quit: run {names} is running" if len(running) == 1 else "Quit: runs running"
+        self.push_screen(ChoiceDialog(title, choices, current="wait"), chosen)
+
+    def _cancel_and_quit(self) -> None:
+        """Cancel every live run (finished calls stay stored) and exit when they have ended,
+        so each worker closes its HTTP clients before the process goes."""
+        for live in self.workspace.live_runs.values():
+            if live.status.active and live.engine is not None:
+                live.engine.cancel()
+        self.quitting = True
+        self.notify("cancelling: quitting when the runs have stopped…", timeout=5)
+        self.set_interval(0.2, self._quit_when_idle)
+
+    def _quit_when_idle(self) -> None:
+        if self.quitting and not self.active_runs():
+            self.exit()
 
     def action_import_samples(self) -> None:
         self.notify("Importing the bundled samples…", timeout=3)
