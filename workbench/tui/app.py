@@ -219,7 +219,7 @@ class WorkbenchApp(App[None]):
         self.push_screen(CompareScreen(message.run_a, message.run_b))
 
     @on(OpenRunBuilder)
-    def _open_run_builder(self) -> None:
+    def _open_run_builder(self, message: OpenRunBuilder) -> None:
         from workbench.tui.live_runs import LaunchRun
         from workbench.tui.screens.run_builder import RunBuilderScreen
 
@@ -229,7 +229,8 @@ class WorkbenchApp(App[None]):
             if request is not None:
                 requester.post_message(LaunchRun(request))
 
-        self.push_screen(RunBuilderScreen(), done)
+        initial = message.config if message.config is not None else self.workspace.last_launch
+        self.push_screen(RunBuilderScreen(initial, title=message.title), done)
 
     # -- actions -----------------------------------------------------------
 

@@ -7,7 +7,7 @@ one of the navigation messages below, and the app (which knows every section) ha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from textual.message import Message
 
@@ -63,4 +63,10 @@ class OpenCompare(Message):
 
 @dataclass
 class OpenRunBuilder(Message):
-    """Open the run builder over the current screen; a launch comes back as ``LaunchRun``."""
+    """Open the run builder over the current screen; a launch comes back as ``LaunchRun``.
+
+    ``config``: a stored config to start from (re-run an edited copy of a run); None: the
+    last launch of this session."""
+
+    config: dict[str, Any] | None = None
+    title: str = "New run"

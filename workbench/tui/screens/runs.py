@@ -63,6 +63,7 @@ class RunsScreen(Screen[None]):
         PaletteCommand("runs: new", "Build and launch a run", "new_run"),
         PaletteCommand("runs: watch", "Watch the selected run", "watch"),
         PaletteCommand("runs: resume", "Continue the selected stopped run", "resume"),
+        PaletteCommand("runs: re-run", "A new run from the selected run's config, edited", "rerun"),
         PaletteCommand("runs: compare", "Compare the selected run with another", "compare"),
         PaletteCommand("runs: export", "Export the selected run (samples or tables)", "export"),
     )
@@ -72,6 +73,7 @@ class RunsScreen(Screen[None]):
         Binding("enter,w", "watch", "Watch", id="runs.watch"),
         Binding("t", "traces", "Traces", id="runs.traces"),
         Binding("u", "resume", "Resume", id="runs.resume"),
+        Binding("e", "rerun", "Re-run", id="runs.rerun"),
         Binding("v", "compare", "Compare", id="runs.compare"),
         Binding("x", "export", "Export", id="runs.export"),
         Binding("r", "refresh", "Refresh", id="runs.refresh"),
@@ -207,6 +209,14 @@ class RunsScreen(Screen[None]):
         run_id = self.selected_run_id()
         if run_id is not None:
             self.post_message(OpenRun(run_id, "traces"))
+
+    def action_rerun(self) -> None:
+        """The builder, filled with the selected run's config: edit it and launch a new run."""
+        run_id = self.selected_run_id()
+        if run_id is None:
+            return
+        config = self.workspace.store.get_run(run_id)["config"]
+        self.post_message(OpenRunBuilder(dict(config), title=f"Re-run run {run_id}"))
 
     def action_compare(self) -> None:
         """Pick run B for the selected run A, then compare them side by side."""
