@@ -163,11 +163,29 @@ class WorkbenchApp(App[None]):
         return self.workspace.settings
 
     def on_mount(self) -> None:
+        self._apply_keymap()
         self.mode_change_signal.subscribe(self, self._mode_changed)
         self._mode_changed(self.current_mode)
         self.set_interval(2.0, self._exit_if_terminal_hung_up)
         # after the first screen settles, so the import does not compete with its paint
         self.set_timer(0.5, self._load_sections)
+
+    def _apply_keymap(self) -> None:
+        """``[keys]`` of workbench.toml: binding id -> keys; an unknown id is said, not fatal."""
+        keys = self.settings.keys
+        if not keys:
+            return
+        from workbench.tui.keymap import binding_ids
+
+        unknown = sorted(set(keys) - binding_ids())
+        if unknown:
+            self.notify(
+                f"workbench.toml [keys]: unknown binding id {', '.join(unknown)} "
+                "(ids are listed in docs/keys.md)",
+                severity="warning",
+                timeout=8,
+            )
+        self.set_keymap({k: v for k, v in keys.items() if k not in unknown})
 
     @work(thread=True, exit_on_error=False, group="load-sections")
     def _load_sections(self) -> None:
