@@ -9,7 +9,7 @@ from tests.trace_data import build_recovery_run
 from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
-from workbench.tui.app import make_app
+from workbench.tui.app import binding_owners, make_app
 from workbench.tui.export_dialog import ExportDialog
 from workbench.tui.keymap import all_bindings, key_verbs, keys_markdown
 from workbench.tui.screens.runs import RunsScreen
@@ -24,19 +24,19 @@ KNOWN_SHARED = {
 
 
 def test_the_doc_is_generated_from_the_bindings() -> None:
-    assert DOC.read_text(encoding="utf-8") == keys_markdown(), (
-        "docs/keys.md is stale: python -m workbench.tui.keymap > docs/keys.md"
+    assert DOC.read_text(encoding="utf-8") == keys_markdown(binding_owners()), (
+        "docs/keys.md is stale: python -m workbench.tui.keys_doc > docs/keys.md"
     )
 
 
 def test_every_binding_has_one_unique_id() -> None:
-    entries = all_bindings()
+    entries = all_bindings(binding_owners())
     assert all(e.id for e in entries), [e for e in entries if not e.id]
     assert not [i for i, n in Counter(e.id for e in entries).items() if n > 1]
 
 
 def test_no_new_key_gets_a_second_verb() -> None:
-    shared = {k for k, verbs in key_verbs().items() if len(verbs) > 1}
+    shared = {k for k, verbs in key_verbs(binding_owners()).items() if len(verbs) > 1}
     assert shared <= KNOWN_SHARED, sorted(shared - KNOWN_SHARED)
 
 

@@ -177,7 +177,7 @@ class WorkbenchApp(App[None]):
             return
         from workbench.tui.keymap import binding_ids
 
-        unknown = sorted(set(keys) - binding_ids())
+        unknown = sorted(set(keys) - binding_ids(binding_owners()))
         if unknown:
             self.notify(
                 f"workbench.toml [keys]: unknown binding id {', '.join(unknown)} "
@@ -352,6 +352,29 @@ def terminal_hung_up(stream: object = None) -> bool:
     except (AttributeError, OSError, ValueError):
         return False  # no stdin, or closed: headless tests, pipes
     return False
+
+
+def binding_owners() -> list[tuple[str, Any]]:
+    """Every class that declares bindings, in the order the doc lists them."""
+    from workbench.tui.dialogs import ChoiceDialog, ConfirmDialog, TextInputDialog
+    from workbench.tui.export_dialog import ExportDialog
+    from workbench.tui.import_dialog import ImportDialog
+    from workbench.tui.screens.compare import CompareScreen
+    from workbench.tui.screens.help import HelpScreen
+    from workbench.tui.screens.monitor import MonitorScreen
+    from workbench.tui.screens.run_builder import RunBuilderScreen
+    from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
+    from workbench.tui.widgets.problem_table import ProblemTable
+
+    owners: list[tuple[str, Any]] = [("everywhere", WorkbenchApp)]
+    owners += [(SECTIONS[mode][1], load()) for mode, load in SECTION_SCREENS.items()]
+    owners += [("Problems table", ProblemTable), ("New run / re-run", RunBuilderScreen)]
+    owners += [("Monitor", MonitorScreen), ("Compare runs", CompareScreen)]
+    owners += [("Trace filter", TraceFilterDialog), ("Trace label", LabelDialog)]
+    owners += [("Import dialog", ImportDialog), ("Export dialog", ExportDialog)]
+    owners += [("Confirm dialog", ConfirmDialog), ("Text dialog", TextInputDialog)]
+    owners += [("Choice dialog", ChoiceDialog), ("Help", HelpScreen)]
+    return owners
 
 
 def make_app(store: Store, providers: ProviderRegistry, settings: Settings) -> WorkbenchApp:

@@ -2,13 +2,14 @@
 
 Each binding has an id (``area.verb``); ``[keys]`` in ``workbench.toml`` maps ids to other
 keys (Textual's keymap), e.g. ``"runs.export" = "ctrl+e"``.  ``docs/keys.md`` is generated
-from here (``python -m workbench.tui.keymap > docs/keys.md``) and a test keeps it current.
+from here (``python -m workbench.tui.keys_doc > docs/keys.md``) and a test keeps it current.
+The classes come from ``app.binding_owners()`` (this module never imports the app).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,30 +24,6 @@ class KeyEntry:
     verb: str  # the binding's description
 
 
-def _owners() -> list[tuple[str, Any]]:
-    """Every class that declares bindings, in the order the doc lists them."""
-    from workbench.tui.app import SECTION_SCREENS, SECTIONS, WorkbenchApp
-    from workbench.tui.dialogs import ChoiceDialog, ConfirmDialog, TextInputDialog
-    from workbench.tui.export_dialog import ExportDialog
-    from workbench.tui.import_dialog import ImportDialog
-    from workbench.tui.screens.compare import CompareScreen
-    from workbench.tui.screens.help import HelpScreen
-    from workbench.tui.screens.monitor import MonitorScreen
-    from workbench.tui.screens.run_builder import RunBuilderScreen
-    from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
-    from workbench.tui.widgets.problem_table import ProblemTable
-
-    owners: list[tuple[str, Any]] = [("everywhere", WorkbenchApp)]
-    owners += [(SECTIONS[mode][1], load()) for mode, load in SECTION_SCREENS.items()]
-    owners += [("Problems table", ProblemTable), ("New run / re-run", RunBuilderScreen)]
-    owners += [("Monitor", MonitorScreen), ("Compare runs", CompareScreen)]
-    owners += [("Trace filter", TraceFilterDialog), ("Trace label", LabelDialog)]
-    owners += [("Import dialog", ImportDialog), ("Export dialog", ExportDialog)]
-    owners += [("Confirm dialog", ConfirmDialog), ("Text dialog", TextInputDialog)]
-    owners += [("Choice dialog", ChoiceDialog), ("Help", HelpScreen)]
-    return owners
-
-
 def _own_bindings(cls: Any) -> Iterable[Binding]:
     """Bindings ``cls`` declares itself (not those it inherits)."""
     for binding in cls.__dict__.get("BINDINGS", []):
@@ -54,22 +31,26 @@ def _own_bindings(cls: Any) -> Iterable[Binding]:
             yield binding
 
 
-def all_bindings() -> list[KeyEntry]:
+#: (where, class) pairs: the app's ``binding_owners()`` lists every class with bindings
+Owners = Sequence[tuple[str, Any]]
+
+
+def all_bindings(owners: Owners) -> list[KeyEntry]:
     return [
         KeyEntry(where, b.id or "", b.key, b.description)
-        for where, cls in _owners()
+        for where, cls in owners
         for b in _own_bindings(cls)
     ]
 
 
-def binding_ids() -> set[str]:
-    return {e.id for e in all_bindings() if e.id}
+def binding_ids(owners: Owners) -> set[str]:
+    return {e.id for e in all_bindings(owners) if e.id}
 
 
-def key_verbs() -> dict[str, set[str]]:
+def key_verbs(owners: Owners) -> dict[str, set[str]]:
     """Each single key -> the verbs it has across screens (sections and dialogs apart)."""
     verbs: dict[str, set[str]] = defaultdict(set)
-    for e in all_bindings():
+    for e in all_bindings(owners):
         if "dialog" in e.where.lower() or e.where in ("Help", "Trace filter", "Trace label"):
             continue  # a modal's keys never meet a section's
         for key in e.keys.split(","):
@@ -77,13 +58,13 @@ def key_verbs() -> dict[str, set[str]]:
     return dict(verbs)
 
 
-def keys_markdown() -> str:
+def keys_markdown(owners: Owners) -> str:
     """``docs/keys.md``: every binding once, by screen."""
     lines = [
         "# Keys",
         "",
-        "Generated from the bindings (`python -m workbench.tui.keymap > docs/keys.md`); a test",
-        "keeps it current.  Rebind any key in `workbench.toml` by its id:",
+        "Generated from the bindings (`python -m workbench.tui.keys_doc > docs/keys.md`); a",
+        "test keeps it current.  Rebind any key in `workbench.toml` by its id:",
         "",
         "```toml",
         "[keys]",
@@ -95,13 +76,13 @@ def keys_markdown() -> str:
         "",
     ]
     where = ""
-    for e in all_bindings():
+    for e in all_bindings(owners):
         if e.where != where:
             where = e.where
             lines += ["", f"## {where}", "", "| keys | does | id |", "| --- | --- | --- |"]
         keys = ", ".join(f"`{k.strip()}`" for k in e.keys.split(","))
         lines.append(f"| {keys} | {e.verb} | `{e.id}` |")
-    shared = {k: v for k, v in sorted(key_verbs().items()) if len(v) > 1}
+    shared = {k: v for k, v in sorted(key_verbs(owners).items()) if len(v) > 1}
     if shared:
         lines += [
             "",
@@ -112,7 +93,3 @@ def keys_markdown() -> str:
         ]
         lines += [f"- `{k}`: {' / '.join(sorted(v))}" for k, v in shared.items()]
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(keys_markdown(), end="")
