@@ -128,6 +128,21 @@ async def test_a_missing_path_is_one_line_and_changes_nothing(
     assert store.scalar("SELECT COUNT(*) FROM problems") == 0
 
 
+async def test_a_half_typed_local_path_is_not_sent_to_the_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a probe would be refused
+    app, _ = build(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("I", "ctrl+u", *"data/mi", "enter")
+        await settle(app, pilot)
+        assert "data/mi: no such file or folder" in report(app)
+        assert "huggingface" not in report(app) and "127.0.0.1" not in report(app)
+
+
 def test_path_candidates_list_folders_and_data_files(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "s.parquet").write_bytes(b"")

@@ -186,9 +186,16 @@ class ImportDialog(ModalScreen[int]):
         source = self.query_one("#import-path", Input).value.strip()
         if self.running or not source:
             return
+        path = Path(source).expanduser()
+        if not path.exists() and (path.parent != Path(".") and path.parent.is_dir()):
+            # a half-typed local path ("data/mi") is not a hub name: say so, send nothing
+            self.query_one("#import-report", Static).update(
+                Text(f"import failed: {source}: no such file or folder", style="bold red")
+            )
+            return
         self.running = True
         self.query_one("#import-report", Static).update(f"importing {source}…")
-        self._import(str(Path(source).expanduser()), self.options())
+        self._import(str(path), self.options())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="import-file")
     def _import(self, source: str, options: dict[str, Any]) -> None:
