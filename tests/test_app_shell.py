@@ -195,6 +195,7 @@ async def test_every_area_verb_command_is_in_the_palette_and_has_its_action(
         titles = palette_titles(app)
     expected = {f"{mode}: open" for mode in SECTIONS} | {
         "problems: import sample",
+        "problems: import file",
         "app: keys",
         "problems: search",
         "problems: sample",
@@ -211,7 +212,9 @@ async def test_every_area_verb_command_is_in_the_palette_and_has_its_action(
     }
     assert expected <= titles
     for command in palette_commands(app):
-        owner = WorkbenchApp if command.action in ("import_samples", "help") else None
+        owner = (
+            WorkbenchApp if command.action in ("import_samples", "import_file", "help") else None
+        )
         if command.action is not None:
             screen = owner or app.section_screen_classes()[command.mode or ""]
             assert hasattr(screen, f"action_{command.action}"), command.title

@@ -224,7 +224,9 @@ async def test_builder_starts_on_a_field_shows_focus_and_takes_typing(
         # one line per field: the whole form is on screen without scrolling
         form = builder.query_one("#builder-form")
         assert form.max_scroll_y == 0
-        assert builder.query_one("#b-more").region.bottom <= builder.query_one("#b-launch").region.y
+        assert (
+            builder.query_one("#b-budget").region.bottom <= builder.query_one("#b-launch").region.y
+        )
         await app.workers.wait_for_complete()
 
 

@@ -89,3 +89,68 @@ def test_run_builder_shows_the_focused_field(snap_compare: SnapCompare, workspac
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+#: the two sizes every changed screen is drawn at: usable at 100x30, good at 160x48
+SIZES = [pytest.param((100, 30), id="100x30"), pytest.param((160, 48), id="160x48")]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_compare_two_runs(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    from tests.trace_data import build_calibration_run, build_recovery_run
+
+    build_recovery_run(workspace, n_problems=6, k=1)
+    a = build_calibration_run(workspace, n_problems=6, samples=3)
+    b = build_calibration_run(workspace, n_problems=6, samples=3)
+    with workspace.transaction() as conn:
+        conn.execute(
+            "UPDATE grades SET correct = 1 - correct WHERE sample_id IN (SELECT id FROM samples"
+            " WHERE run_id = ? AND problem_id = 'syn/000002')",
+            (b,),
+        )
+    app = build(workspace)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        from workbench.tui.messages import OpenCompare
+
+        await settle(pilot)
+        pilot.app.post_message(OpenCompare(a, b))
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_import_dialog_report(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    Path("data").mkdir()
+    rows = ['{"question": "1+1?", "answer": "2\\n#### 2"}', "{broken", '{"question": "x"}']
+    Path("data/mine.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    app = build(workspace)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        from workbench.tui.import_dialog import ImportDialog
+
+        await settle(pilot)
+        pilot.app.push_screen(ImportDialog("data/m"))
+        await settle(pilot)
+        await pilot.press("end", "i")  # "data/mi" -> the suggestion "data/mine.jsonl"
+        await settle(pilot)
+        await pilot.press("right", "enter")  # accept it, import
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_builder_settings_tab(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    fill_library(workspace, 6)
+    app = build(workspace)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("3", "n")
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from workbench.core.grading.tasks import grade_task_answer
-from workbench.core.library import import_dataset
+from workbench.core.library import import_dataset, import_path
 from workbench.core.library.formats import BBMISTAKE_TASKS, AnswerKind
 from workbench.core.library.problems import Problem, get_problems
 from workbench.core.store import Store
@@ -17,10 +17,11 @@ from workbench.core.store import Store
 BBMISTAKE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "bbmistake"
 
 
-def all_problems(store: Store, dataset: str) -> list[Problem]:
-    ids = [
-        r[0] for r in store.conn.execute("SELECT id FROM problems WHERE dataset_id=?", (dataset,))
-    ]
+def all_problems(
+    store: Store, dataset: str | None = None, *, source: str | None = None
+) -> list[Problem]:
+    where, value = ("dataset_id", dataset) if dataset else ("source", source)
+    ids = [r[0] for r in store.conn.execute(f"SELECT id FROM problems WHERE {where}=?", (value,))]
     return get_problems(store, ids)
 
 
@@ -31,7 +32,8 @@ def file_rows(path: Path) -> list[dict[str, object]]:
 @pytest.mark.skipif(not BBMISTAKE.is_dir(), reason="../shared/datasets/bbmistake is not here")
 def test_bbmistake_imports_every_trace_with_its_label(tmp_path: Path) -> None:
     store = Store(tmp_path / "w.db")
-    report = import_dataset(store, BBMISTAKE)
+    reports = import_path(store, BBMISTAKE)  # one dataset per task file
+    assert [r.dataset_id for r in reports] == sorted(BBMISTAKE_TASKS)
     expected: Counter[tuple[str, object]] = Counter()
     traces: dict[str, int] = {}
     for path in sorted(BBMISTAKE.glob("*.jsonl")):
@@ -39,8 +41,9 @@ def test_bbmistake_imports_every_trace_with_its_label(tmp_path: Path) -> None:
         traces[path.stem] = len(rows)
         expected.update((path.stem, row["mistake_index"]) for row in rows)
     n = sum(traces.values())
-    assert report.n_added == n and report.n_skipped == 0, report.errors[:3]
-    problems = all_problems(store, "bbmistake")
+    assert sum(r.n_added for r in reports) == n
+    assert all(r.n_skipped == 0 for r in reports), [r.errors[:1] for r in reports]
+    problems = all_problems(store, source="bbmistake")
     assert Counter(p.meta["task"] for p in problems) == traces
     assert Counter((p.meta["task"], p.meta["mistake_index"]) for p in problems) == expected
     # the reference trace is the model's, step for step, with its own answer and the gold target
@@ -49,8 +52,8 @@ def test_bbmistake_imports_every_trace_with_its_label(tmp_path: Path) -> None:
     assert arithmetic.meta["answer_kind"] == AnswerKind.NUMERIC
     assert arithmetic.steps and arithmetic.solution == "\n".join(arithmetic.steps)
     assert {p.meta["answer_kind"] for p in problems} == {str(k) for k in AnswerKind}
-    again = import_dataset(store, BBMISTAKE)
-    assert again.n_added == 0 and again.n_updated == n
+    again = import_path(store, BBMISTAKE)
+    assert sum(r.n_added for r in again) == 0 and sum(r.n_updated for r in again) == n
     assert store.scalar("SELECT COUNT(*) FROM problems") == n
     store.close()
 
@@ -119,7 +122,7 @@ def test_processbench_rows_import_with_label_and_split(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_folder_imports_as_one_dataset_and_names_each_bad_file(tmp_path: Path) -> None:
+def test_a_folder_imports_each_file_and_names_each_bad_row(tmp_path: Path) -> None:
     folder = tmp_path / "bbm"
     folder.mkdir()
     good = {"input": "b a", "steps": ["s"], "answer": "a b", "target": "a b", "mistake_index": 0}
@@ -127,10 +130,12 @@ def test_a_folder_imports_as_one_dataset_and_names_each_bad_file(tmp_path: Path)
     write_jsonl(folder / "dyck_languages.jsonl", [{**good, "input": "( [", "target": "] )"}])
     (folder / "notes.txt").write_text("not data")
     store = Store(tmp_path / "w.db")
-    report = import_dataset(store, folder)
-    assert (report.dataset_id, report.n_added, report.n_skipped) == ("bbm", 2, 1)
-    assert str(report.errors[0]).startswith(f"{folder / 'word_sorting.jsonl'}:line 2: steps")
-    assert sorted(p.meta["task"] for p in all_problems(store, "bbm")) == [
+    reports = {r.dataset_id: r for r in import_path(store, folder)}
+    assert sorted(reports) == ["dyck_languages", "word_sorting"]
+    assert (reports["word_sorting"].n_added, reports["word_sorting"].n_skipped) == (1, 1)
+    error = str(reports["word_sorting"].errors[0])
+    assert error.startswith(f"{folder / 'word_sorting.jsonl'}:line 2: steps")
+    assert sorted(p.meta["task"] for p in all_problems(store, source="bbmistake")) == [
         "dyck_languages",
         "word_sorting",
     ]

@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
         "import",
         help="import problems from a file (JSONL/CSV/Parquet) or the Hugging Face hub",
         description=(
-            "Import problems.  SOURCE is a local file or a hub dataset name such as "
+            "Import problems.  SOURCE is a local file, a folder of them (one dataset per file) or a hub dataset name such as "
             "openai/gsm8k (with --config main) or HuggingFaceH4/MATH-500.  Importing the same "
             "data again updates problems instead of duplicating them."
         ),
@@ -73,7 +73,7 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from workbench.core.library import import_dataset, import_samples
+    from workbench.core.library import import_path, import_samples, report_lines
     from workbench.core.store import open_store
 
     if not args.sample and not args.source and not args.traces:
@@ -91,27 +91,24 @@ def run_import(args: argparse.Namespace) -> int:
         elif not args.source:
             reports = []
         else:
-            reports = [
-                import_dataset(
-                    store,
-                    args.source,
-                    name=args.name,
-                    schema=args.fmt if args.fmt in SCHEMAS else None,
-                    file_format=args.fmt if args.fmt in FILE_TYPES else None,
-                    mapping=mapping or None,
-                    config=args.hf_config,
-                    split=args.split,
-                    limit=args.limit,
-                    seed=args.seed,
-                )
-            ]
+            reports = import_path(
+                store,
+                args.source,
+                name=args.name,
+                schema=args.fmt if args.fmt in SCHEMAS else None,
+                file_format=args.fmt if args.fmt in FILE_TYPES else None,
+                mapping=mapping or None,
+                config=args.hf_config,
+                split=args.split,
+                limit=args.limit,
+                seed=args.seed,
+            )
         traces = _import_traces(store, args) if args.traces else None
     for report in reports:
-        for error in report.errors:
-            print(f"skipped {error}", file=sys.stderr)
-        if report.n_skipped > len(report.errors):
-            print(f"... and {report.n_skipped - len(report.errors)} more", file=sys.stderr)
-        print(report.summary())
+        *skipped, summary = report_lines(report)
+        for line in skipped:
+            print(line, file=sys.stderr)
+        print(summary)
     if traces is not None:
         print(f"traces {args.traces}: {traces.summary()}")
     return 1 if any(r.n_imported == 0 and r.n_skipped for r in reports) else 0

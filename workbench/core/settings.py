@@ -71,6 +71,8 @@ class Settings(_Strict):
     bins: BinSettings = BinSettings()
     confirm_above_usd: float = Field(default=5.0, ge=0)  # launch asks to confirm above this
     default_model: str = "local:gemma-3-270m"
+    #: TUI binding id -> keys, e.g. "runs.export" = "ctrl+e" (ids: docs/keys.md)
+    keys: dict[str, str] = Field(default_factory=dict)
 
     def provider(self, name: str) -> ProviderSettings:
         merged = {**default_providers(), **self.providers}

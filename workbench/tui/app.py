@@ -11,6 +11,7 @@ in a ``PALETTE`` class variable (see ``workbench.tui.commands``).
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import termios
 from collections.abc import Callable
@@ -23,9 +24,11 @@ from textual.screen import Screen
 
 from workbench.tui.commands import PaletteCommand, WorkbenchCommands
 from workbench.tui.messages import (
+    OpenCompare,
     OpenRun,
     OpenRunBuilder,
     RunOpener,
+    SampleOpener,
     SamplesImported,
     WorkspaceChanged,
 )
@@ -119,6 +122,11 @@ class WorkbenchApp(App[None]):
             "Import the bundled GSM8K + MATH-500 samples (safe to repeat)",
             "import_samples",
         ),
+        PaletteCommand(
+            "problems: import file",
+            "Import your own problems: a JSONL / CSV / Parquet file, a folder, or a hub name",
+            "import_file",
+        ),
         PaletteCommand("app: keys", "Keys for the current screen", "help"),
     )
     BINDINGS = [
@@ -139,6 +147,7 @@ class WorkbenchApp(App[None]):
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
+        self.quitting = False  # cancel was chosen on quit: exit once every run has ended
 
     # the workspace's parts, for callers that hold the app (the CLI, tests)
     @property
@@ -154,18 +163,36 @@ class WorkbenchApp(App[None]):
         return self.workspace.settings
 
     def on_mount(self) -> None:
+        self._apply_keymap()
         self.mode_change_signal.subscribe(self, self._mode_changed)
         self._mode_changed(self.current_mode)
         self.set_interval(2.0, self._exit_if_terminal_hung_up)
         # after the first screen settles, so the import does not compete with its paint
         self.set_timer(0.5, self._load_sections)
 
+    def _apply_keymap(self) -> None:
+        """``[keys]`` of workbench.toml: binding id -> keys; an unknown id is said, not fatal."""
+        keys = self.settings.keys
+        if not keys:
+            return
+        from workbench.tui.keymap import binding_ids
+
+        unknown = sorted(set(keys) - binding_ids(binding_owners()))
+        if unknown:
+            self.notify(
+                f"workbench.toml [keys]: unknown binding id {', '.join(unknown)} "
+                "(ids are listed in docs/keys.md)",
+                severity="warning",
+                timeout=8,
+            )
+        self.set_keymap({k: v for k, v in keys.items() if k not in unknown})
+
     @work(thread=True, exit_on_error=False, group="load-sections")
     def _load_sections(self) -> None:
         """Import the other sections after the first paint, so the first switch is quick."""
         for load in SECTION_SCREENS.values():
             load()
-        from workbench.tui.screens import help, monitor, run_builder  # noqa: F401
+        from workbench.tui.screens import compare, help, monitor, run_builder  # noqa: F401
 
     def section_screen_classes(self) -> dict[str, type[Screen[Any]]]:
         """Each section's screen class (imports the ones not loaded yet)."""
@@ -198,11 +225,19 @@ class WorkbenchApp(App[None]):
         if self.current_mode != message.section:
             await self.switch_mode(message.section)
         screen = self.screen
-        if isinstance(screen, RunOpener):
+        if message.sample_id is not None and isinstance(screen, SampleOpener):
+            screen.open_sample(message.run_id, message.sample_id)
+        elif isinstance(screen, RunOpener):
             screen.open_run(message.run_id)
 
+    @on(OpenCompare)
+    def _open_compare(self, message: OpenCompare) -> None:
+        from workbench.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(message.run_a, message.run_b))
+
     @on(OpenRunBuilder)
-    def _open_run_builder(self) -> None:
+    def _open_run_builder(self, message: OpenRunBuilder) -> None:
         from workbench.tui.live_runs import LaunchRun
         from workbench.tui.screens.run_builder import RunBuilderScreen
 
@@ -212,7 +247,8 @@ class WorkbenchApp(App[None]):
             if request is not None:
                 requester.post_message(LaunchRun(request))
 
-        self.push_screen(RunBuilderScreen(), done)
+        initial = message.config if message.config is not None else self.workspace.last_launch
+        self.push_screen(RunBuilderScreen(initial, title=message.title), done)
 
     # -- actions -----------------------------------------------------------
 
@@ -224,9 +260,67 @@ class WorkbenchApp(App[None]):
         title = SECTIONS.get(self.current_mode, ("", self.current_mode))[1]
         self.push_screen(HelpScreen(self.screen, title))
 
+    # -- quitting with runs in progress ------------------------------------------
+
+    def active_runs(self) -> list[int]:
+        """Runs executing in this app's workers right now."""
+        return [r.run_id for r in self.workspace.live_runs.values() if r.status.active]
+
+    async def action_quit(self) -> None:
+        """Quit; with runs in progress, ask: cancel them (resumable), wait, or detach."""
+        running = self.active_runs()
+        if not running:
+            self.exit()
+            return
+        from workbench.tui.dialogs import ChoiceDialog
+
+        names = ", ".join(str(r) for r in running)
+        choices = [
+            ("cancel", "Cancel the run (resumable with u or run --resume), then quit"),
+            ("wait", "Wait: keep the app open while it runs"),
+            ("detach", "Detach: close the screen; the run finishes in this process"),
+        ]
+
+        def chosen(key: str | None) -> None:
+            if key == "cancel":
+                self._cancel_and_quit()
+            elif key == "detach":
+                self.exit(
+                    message=f"run {names} keeps running in this process (pid {os.getpid()}) "
+                    "until it ends; `workbench` in another terminal follows it live "
+                    "(Runs, enter)."
+                )
+
+        title = f"Quit: run {names} is running" if len(running) == 1 else "Quit: runs running"
+        self.push_screen(ChoiceDialog(title, choices, current="wait"), chosen)
+
+    def _cancel_and_quit(self) -> None:
+        """Cancel every live run (finished calls stay stored) and exit when they have ended,
+        so each worker closes its HTTP clients before the process goes."""
+        for live in self.workspace.live_runs.values():
+            if live.status.active and live.engine is not None:
+                live.engine.cancel()
+        self.quitting = True
+        self.notify("cancelling: quitting when the runs have stopped…", timeout=5)
+        self.set_interval(0.2, self._quit_when_idle)
+
+    def _quit_when_idle(self) -> None:
+        if self.quitting and not self.active_runs():
+            self.exit()
+
     def action_import_samples(self) -> None:
         self.notify("Importing the bundled samples…", timeout=3)
         self._import_samples()
+
+    def action_import_file(self) -> None:
+        """The import dialog; when it closes having imported something, screens reload."""
+        from workbench.tui.import_dialog import ImportDialog
+
+        def done(imported: int | None) -> None:
+            if imported:
+                self.screen.post_message(WorkspaceChanged())
+
+        self.push_screen(ImportDialog(), done)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="import-samples")
     def _import_samples(self) -> None:
@@ -258,6 +352,29 @@ def terminal_hung_up(stream: object = None) -> bool:
     except (AttributeError, OSError, ValueError):
         return False  # no stdin, or closed: headless tests, pipes
     return False
+
+
+def binding_owners() -> list[tuple[str, Any]]:
+    """Every class that declares bindings, in the order the doc lists them."""
+    from workbench.tui.dialogs import ChoiceDialog, ConfirmDialog, TextInputDialog
+    from workbench.tui.export_dialog import ExportDialog
+    from workbench.tui.import_dialog import ImportDialog
+    from workbench.tui.screens.compare import CompareScreen
+    from workbench.tui.screens.help import HelpScreen
+    from workbench.tui.screens.monitor import MonitorScreen
+    from workbench.tui.screens.run_builder import RunBuilderScreen
+    from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
+    from workbench.tui.widgets.problem_table import ProblemTable
+
+    owners: list[tuple[str, Any]] = [("everywhere", WorkbenchApp)]
+    owners += [(SECTIONS[mode][1], load()) for mode, load in SECTION_SCREENS.items()]
+    owners += [("Problems table", ProblemTable), ("New run / re-run", RunBuilderScreen)]
+    owners += [("Monitor", MonitorScreen), ("Compare runs", CompareScreen)]
+    owners += [("Trace filter", TraceFilterDialog), ("Trace label", LabelDialog)]
+    owners += [("Import dialog", ImportDialog), ("Export dialog", ExportDialog)]
+    owners += [("Confirm dialog", ConfirmDialog), ("Text dialog", TextInputDialog)]
+    owners += [("Choice dialog", ChoiceDialog), ("Help", HelpScreen)]
+    return owners
 
 
 def make_app(store: Store, providers: ProviderRegistry, settings: Settings) -> WorkbenchApp:

@@ -7,7 +7,7 @@ one of the navigation messages below, and the app (which knows every section) ha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from textual.message import Message
 
@@ -37,12 +37,36 @@ class SamplesImported(Message):
 
 @dataclass
 class OpenRun(Message):
-    """Show run ``run_id`` in ``section``: its live monitor, its traces or its plots."""
+    """Show run ``run_id`` in ``section``: its live monitor, its traces or its plots.
+
+    ``sample_id``: in Traces, open at that sample (a drill-down from a comparison)."""
 
     run_id: int
     section: RunSection
+    sample_id: int | None = None
+
+
+@runtime_checkable
+class SampleOpener(Protocol):
+    """A section that can open one sample of a run (Traces)."""
+
+    def open_sample(self, run_id: int, sample_id: int) -> None: ...
+
+
+@dataclass
+class OpenCompare(Message):
+    """Compare run ``run_a`` (A) with run ``run_b`` (B) side by side."""
+
+    run_a: int
+    run_b: int
 
 
 @dataclass
 class OpenRunBuilder(Message):
-    """Open the run builder over the current screen; a launch comes back as ``LaunchRun``."""
+    """Open the run builder over the current screen; a launch comes back as ``LaunchRun``.
+
+    ``config``: a stored config to start from (re-run an edited copy of a run); None: the
+    last launch of this session."""
+
+    config: dict[str, Any] | None = None
+    title: str = "New run"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.dom import DOMNode
 
@@ -28,6 +28,8 @@ class Workspace:
     settings: Settings
     #: runs started in this app, by id (their workers belong to the Runs screen)
     live_runs: dict[int, LiveRun] = field(default_factory=dict)
+    #: the config of the last run launched from the builder (the builder opens with it)
+    last_launch: dict[str, Any] = field(default_factory=dict)
 
     @contextmanager
     def thread_store(self) -> Iterator[Store]:

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from workbench.core.analysis.metrics import RunMetrics
 from workbench.core.analysis.rates import GradedSample, graded
 from workbench.core.analysis.stats import Rate, bootstrap_diff, mcnemar_exact, wilson
 
@@ -134,3 +135,68 @@ def cost_per_correct(
 def _cost_row(model: str, cost: float | None, unpriced: int, n_correct: int) -> CostRow:
     per = cost / n_correct if cost is not None and n_correct else None
     return CostRow(model, cost, unpriced, n_correct, per)
+
+
+# -- two runs side by side -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricDifference:
+    """One metric (name, key) of two runs: each side's value and A - B when both have data."""
+
+    name: str
+    key: str
+    label: str
+    a: Rate | None
+    b: Rate | None
+    difference: float | None  # rate A - rate B; None when either side has nothing graded
+
+
+def metric_differences(a: RunMetrics, b: RunMetrics) -> list[MetricDifference]:
+    """Every metric either run has, in ``METRICS`` order (A's first, then B's extra ones)."""
+    index_a = {(v.name, v.key): v for v in a.values}
+    index_b = {(v.name, v.key): v for v in b.values}
+    rows = []
+    for key in dict.fromkeys([*index_a, *index_b]):
+        va, vb = index_a.get(key), index_b.get(key)
+        ra, rb = (va.rate if va else None), (vb.rate if vb else None)
+        diff = (
+            ra.rate - rb.rate
+            if ra is not None and rb is not None and ra.rate is not None and rb.rate is not None
+            else None
+        )
+        label = (va or vb).label  # type: ignore[union-attr]
+        rows.append(MetricDifference(key[0], key[1], label, ra, rb, diff))
+    return rows
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A (problem, sample index) pair that one side got right and the other wrong."""
+
+    problem_id: str | None
+    sample_index: int
+    a_correct: bool
+    b_correct: bool
+    a_sample_id: int
+    b_sample_id: int
+
+
+def disagreements(a: Iterable[GradedSample], b: Iterable[GradedSample]) -> list[Disagreement]:
+    """The discordant pairs ``paired_comparison`` counts, by problem then sample index."""
+    index_b = {(o.problem_id, o.sample_index): o for o in graded(b)}
+    found = []
+    for o in graded(a):
+        other = index_b.get((o.problem_id, o.sample_index))
+        if other is not None and bool(o.correct) != bool(other.correct):
+            found.append(
+                Disagreement(
+                    o.problem_id,
+                    o.sample_index,
+                    bool(o.correct),
+                    bool(other.correct),
+                    o.sample_id,
+                    other.sample_id,
+                )
+            )
+    return sorted(found, key=lambda d: (str(d.problem_id), d.sample_index))

@@ -1,6 +1,14 @@
 """The problem library: import datasets, stepify solutions, select and page problems, name sets."""
 
-from workbench.core.library.datasets import describe_import, import_dataset, import_samples
+from workbench.core.library.datasets import (
+    FILE_FORMATS,
+    ImportReport,
+    describe_import,
+    import_dataset,
+    import_path,
+    import_samples,
+    report_lines,
+)
 from workbench.core.library.problems import (
     Problem,
     ProblemFilter,
@@ -12,6 +20,8 @@ from workbench.core.library.problems import (
 from workbench.core.library.steps import join_steps, stepify
 
 __all__ = [
+    "FILE_FORMATS",
+    "ImportReport",
     "Problem",
     "ProblemFilter",
     "ProblemSelection",
@@ -19,8 +29,10 @@ __all__ = [
     "describe_import",
     "get_problem",
     "import_dataset",
+    "import_path",
     "import_samples",
     "join_steps",
+    "report_lines",
     "select_problems",
     "stepify",
 ]

@@ -200,13 +200,11 @@ def import_dataset(
     limit: int | None = None,
     seed: int = 0,
 ) -> ImportReport:
-    """Import a local file, a folder of them, or a hub dataset; see the module docstring."""
+    """Import a local file or a hub dataset; see the module docstring (``import_path``
+    also takes a folder)."""
     path = Path(source)
     if path.is_dir():
-        return _import_folder(
-            store, path, name=name, schema=schema, mapping=mapping, file_format=file_format,
-            config=config, limit=limit, seed=seed,
-        )  # fmt: skip
+        raise InputError(f"{path}: a folder (import_path imports each of its data files)")
     if path.exists():
         fmt = file_format or FILE_FORMATS.get(path.suffix.lower())
         if fmt not in READERS:
@@ -230,41 +228,6 @@ def import_dataset(
         mapping=mapping, config=config, split=hub_split,
         limit=limit, seed=seed, meta=meta,
     )  # fmt: skip
-
-
-def _import_folder(
-    store: Store,
-    folder: Path,
-    *,
-    name: str | None,
-    schema: str | None,
-    mapping: Mapping[str, str] | None,
-    file_format: str | None,
-    config: str | None,
-    limit: int | None,
-    seed: int,
-) -> ImportReport:
-    """Every data file directly in ``folder``, in name order, as one dataset (e.g. the five
-    task files of BIG-Bench Mistake); each bad row is reported with its own file."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FILE_FORMATS)
-    if not files:
-        raise InputError(f"{folder}: no data files ({', '.join(sorted(FILE_FORMATS))}) in it")
-    dataset_id = name or folder.name
-    total = ImportReport(dataset_id, str(folder), schema or "auto")
-    formats_seen = []
-    for path in files:
-        part = import_dataset(
-            store, path, name=dataset_id, schema=schema, mapping=mapping,
-            file_format=file_format, config=config, limit=limit, seed=seed,
-        )  # fmt: skip
-        formats_seen.append(part.format)
-        total.n_rows += part.n_rows
-        total.n_added += part.n_added
-        total.n_updated += part.n_updated
-        total.n_skipped += part.n_skipped
-        total.errors.extend(part.errors[: MAX_LISTED_ERRORS - len(total.errors)])
-    total.format = "+".join(dict.fromkeys(formats_seen))
-    return total
 
 
 def _import_rows(
@@ -374,6 +337,32 @@ def _write(
         )
     report.n_updated = sum(1 for v in values if v[0] in existing)
     report.n_added = len(values) - report.n_updated
+
+
+def import_path(store: Store, source: str | Path, **options: Any) -> list[ImportReport]:
+    """Import a file, a hub name, or every data file in a folder (one dataset per file).
+
+    A folder's files (``FILE_FORMATS`` suffixes, sorted by name, not recursive) are each
+    imported under their own stem; ``options`` go to every ``import_dataset`` call, except
+    ``name``, which names a single file's dataset only.
+    """
+    path = Path(source)
+    if not path.is_dir():
+        return [import_dataset(store, source, **options)]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FILE_FORMATS)
+    if not files:
+        known = ", ".join(sorted(FILE_FORMATS))
+        raise InputError(f"{path}: no data files in this folder (looked for {known})")
+    options = {k: v for k, v in options.items() if k != "name"}
+    return [import_dataset(store, file, **options) for file in files]
+
+
+def report_lines(report: ImportReport) -> list[str]:
+    """What an import says to its user (CLI and TUI alike): each skipped row, then the summary."""
+    lines = [f"skipped {error}" for error in report.errors]
+    if report.n_skipped > len(report.errors):
+        lines.append(f"... and {report.n_skipped - len(report.errors)} more")
+    return [*lines, report.summary()]
 
 
 # -- bundled samples ----------------------------------------------------------------

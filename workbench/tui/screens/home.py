@@ -27,7 +27,8 @@ EMPTY_TEXT = """\
   [b $accent]i[/]  import the bundled samples (200 GSM8K + 100 MATH-500 problems), then
   [b $accent]1[/]  open Problems to search, filter, sample and save a problem set.
 
-Your own data: [i]workbench import FILE.jsonl[/i]  (JSONL / CSV / Parquet, or a Hugging Face name).
+  [b $accent]I[/]  import your own file or folder (JSONL / CSV / Parquet, or a Hugging Face name);
+     from a shell: [i]workbench import PATH[/i].
 
 [dim]? keys for this screen · ctrl+p all commands · q quit[/dim]"""
 
@@ -65,6 +66,7 @@ class HomeScreen(Screen[None]):
 
     BINDINGS = [
         Binding("i", "app.import_samples", "Import samples", id="home.import_samples"),
+        Binding("I", "app.import_file", "Import file", id="home.import_file"),
         Binding("r", "refresh_summary", "Refresh", id="home.refresh"),
     ]
 

@@ -79,6 +79,8 @@ class MonitorScreen(Screen[None]):
         self.query_one("#monitor-title", Static).update(title)
         if self.live is None:
             self.set_reactive(MonitorScreen.status, shown_run_status(run))
+            if self.status.active:  # executing in another process: follow it from the store
+                self.set_interval(1.0, self._follow_store)
         else:
             self.live.changed.subscribe(self, self._live_changed)
         self._live_changed(self.live)
@@ -94,10 +96,26 @@ class MonitorScreen(Screen[None]):
             stats if stats is not None else stats_from_store(self.workspace.store, self.run_id)
         )
 
+    def _follow_store(self) -> None:
+        """A run another process executes: its stored progress and status, once a second."""
+        if self.live is not None or not self.status.active:
+            return
+        store = self.workspace.store
+        self.stats = stats_from_store(store, self.run_id)
+        self.status = shown_run_status(store.get_run(self.run_id))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pause, cancel and the limit are offered only while the run executes here."""
+        if action in ("toggle_pause", "pause", "resume", "cancel_run", "limit"):
+            live = self.live
+            return live is not None and live.status.active
+        return True
+
     def watch_stats(self) -> None:
         self._draw()
 
     def watch_status(self) -> None:
+        self.refresh_bindings()  # the run controls come and go with the status
         self._draw()
 
     def watch_error(self) -> None:
@@ -123,8 +141,13 @@ class MonitorScreen(Screen[None]):
 
     def _show_controls(self) -> None:
         live = self.live
-        if live is None or not live.status.active:
-            text = "finished · t traces · escape back to runs"
+        if live is None and self.status.active:
+            text = (
+                "running in another process: following it from the store (every second) · "
+                "t traces · escape back to runs"
+            )
+        elif live is None or not live.status.active:
+            text = f"{self.status} · t traces · escape back to runs"
         else:
             limits = (
                 ", ".join(f"{p} {n}" for p, n in sorted(live.limits.items())) or "engine default"

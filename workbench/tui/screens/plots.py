@@ -153,7 +153,7 @@ class PlotsScreen(Screen[None]):
             self.notify("nothing to export for this plot", severity="warning", timeout=2)
             return
         path = data.export(EXPORT_DIR, self.run_id)
-        self.notify(f"wrote {path} ({len(data.rows)} rows)", timeout=3)
+        self.notify(f"wrote {Path(path).resolve()} ({len(data.rows)} rows)", timeout=5)
 
     def action_choose_run(self) -> None:
         choose_run(self, self.workspace.store, "Plot run", self.run_id, self.open_run)

@@ -82,6 +82,7 @@ class ProblemsScreen(Screen[None]):
         Binding("x", "clear_selection", "Clear selection", show=False, id="problems.clear_sel"),
         Binding("c", "clear_filters", "Clear filters", show=False, id="problems.clear_filters"),
         Binding("i", "app.import_samples", "Import samples", show=False, id="problems.import"),
+        Binding("I", "app.import_file", "Import file", show=False, id="problems.import_file"),
         Binding("r", "refresh", "Refresh", show=False, id="problems.refresh"),
         Binding("escape", "back", "Back", show=False, id="problems.back"),
     ]

@@ -20,7 +20,8 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.status import RunStatus
 from workbench.core.views.runs import RunRow, list_runs, run_headline
 from workbench.tui.commands import PaletteCommand
-from workbench.tui.dialogs import TextInputDialog
+from workbench.tui.dialogs import ChoiceDialog, TextInputDialog
+from workbench.tui.export_dialog import open_export
 from workbench.tui.live_runs import (
     LaunchRequest,
     LaunchRun,
@@ -31,7 +32,7 @@ from workbench.tui.live_runs import (
     RunStatsUpdated,
     execute_run,
 )
-from workbench.tui.messages import OpenRun, OpenRunBuilder, WorkspaceChanged
+from workbench.tui.messages import OpenCompare, OpenRun, OpenRunBuilder, WorkspaceChanged
 from workbench.tui.widgets.meters import fmt_duration, fmt_usd
 from workbench.tui.workspace import Workspace, workspace_of
 
@@ -62,6 +63,9 @@ class RunsScreen(Screen[None]):
         PaletteCommand("runs: new", "Build and launch a run", "new_run"),
         PaletteCommand("runs: watch", "Watch the selected run", "watch"),
         PaletteCommand("runs: resume", "Continue the selected stopped run", "resume"),
+        PaletteCommand("runs: re-run", "A new run from the selected run's config, edited", "rerun"),
+        PaletteCommand("runs: compare", "Compare the selected run with another", "compare"),
+        PaletteCommand("runs: export", "Export the selected run (samples or tables)", "export"),
     )
     CSS_PATH = "runs.tcss"
     BINDINGS = [
@@ -69,6 +73,9 @@ class RunsScreen(Screen[None]):
         Binding("enter,w", "watch", "Watch", id="runs.watch"),
         Binding("t", "traces", "Traces", id="runs.traces"),
         Binding("u", "resume", "Resume", id="runs.resume"),
+        Binding("e", "rerun", "Re-run", id="runs.rerun"),
+        Binding("v", "compare", "Compare", id="runs.compare"),
+        Binding("x", "export", "Export", id="runs.export"),
         Binding("r", "refresh", "Refresh", id="runs.refresh"),
     ]
 
@@ -202,6 +209,34 @@ class RunsScreen(Screen[None]):
         run_id = self.selected_run_id()
         if run_id is not None:
             self.post_message(OpenRun(run_id, "traces"))
+
+    def action_rerun(self) -> None:
+        """The builder, filled with the selected run's config: edit it and launch a new run."""
+        run_id = self.selected_run_id()
+        if run_id is None:
+            return
+        config = self.workspace.store.get_run(run_id)["config"]
+        self.post_message(OpenRunBuilder(dict(config), title=f"Re-run run {run_id}"))
+
+    def action_compare(self) -> None:
+        """Pick run B for the selected run A, then compare them side by side."""
+        run_a = self.selected_run_id()
+        others = [r for r in self._rows if r.id != run_a]
+        if run_a is None or not others:
+            self.notify("comparing needs two runs", severity="warning", timeout=3)
+            return
+        choices = [(str(r.id), f"{r.id:>4}  {r.name}  ({r.kind}, {r.status})") for r in others]
+
+        def chosen(key: str | None) -> None:
+            if key is not None and run_a is not None:
+                self.post_message(OpenCompare(run_a, int(key)))
+
+        self.app.push_screen(ChoiceDialog(f"Compare run {run_a} with…", choices), chosen)
+
+    def action_export(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id is not None:
+            open_export(self, run_id)
 
     def action_resume(self) -> None:
         """Continue the selected run: only items without a finished sample are sent."""

@@ -34,6 +34,7 @@ from workbench.core.views.traces import (
 from workbench.core.views.workspace import latest_run_id
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import choose_run
+from workbench.tui.export_dialog import open_export
 from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
 from workbench.tui.widgets import trace_render
 from workbench.tui.workspace import Workspace, workspace_of
@@ -76,7 +77,10 @@ class TraceIndexFailed(Message):
 class TracesScreen(Screen[None]):
     """j/k samples, n/p problems, f filter, / search, l label, y copy."""
 
-    PALETTE = (PaletteCommand("traces: open latest", "Step through the latest run", "open_latest"),)
+    PALETTE = (
+        PaletteCommand("traces: open latest", "Step through the latest run", "open_latest"),
+        PaletteCommand("traces: export", "Export the run on show (samples or tables)", "export"),
+    )
     CSS_PATH = "traces.tcss"
     BINDINGS = [
         Binding("j,down", "step(1)", "Next", id="traces.next"),
@@ -88,6 +92,7 @@ class TracesScreen(Screen[None]):
         Binding("l", "label", "Label", id="traces.label"),
         Binding("y", "copy", "Copy", id="traces.copy"),
         Binding("r", "choose_run", "Run", id="traces.run"),
+        Binding("x", "export", "Export", id="traces.export"),
         Binding("c", "clear_filter", "Clear filter", id="traces.clear", show=False),
         Binding("home,g", "jump(0)", "First", id="traces.first", show=False),
         Binding("end,G", "jump(-1)", "Last", id="traces.last", show=False),
@@ -146,6 +151,13 @@ class TracesScreen(Screen[None]):
         self.flt = flt or TraceFilter()
         self.choices, self.choices_run = _EMPTY_CHOICES, None
         self._load(run_id, self.flt, keep_sample=None)
+
+    def open_sample(self, run_id: int, sample_id: int) -> None:
+        """Show ``run_id`` at ``sample_id`` (unfiltered, so the sample is in the index)."""
+        self.run_id = run_id
+        self.flt = TraceFilter(graded_only=False)
+        self.choices = _EMPTY_CHOICES
+        self._load(run_id, self.flt, with_choices=True, keep_sample=sample_id)
 
     def action_open_latest(self) -> None:
         latest = latest_run_id(self.workspace.store)
@@ -360,6 +372,10 @@ class TracesScreen(Screen[None]):
         if self.view is not None:
             self.app.copy_to_clipboard(self.view.as_text())
             self.notify(f"copied sample {self.view.sample_id}", timeout=2)
+
+    def action_export(self) -> None:
+        if self.run_id is not None:
+            open_export(self, self.run_id)
 
     def action_choose_run(self) -> None:
         choose_run(self, self.workspace.store, "Open run", self.run_id, self.open_run)
