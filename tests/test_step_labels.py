@@ -196,3 +196,12 @@ def test_the_bundled_sample_imports_with_its_labels(tmp_path: Path) -> None:
     assert Counter(p.meta["task"] for p in problems) == {task: 20 for task in BBMISTAKE_TASKS}
     assert any(p.meta["mistake_index"] is None for p in problems)
     assert all(p.meta["reference"] == "model trace" for p in problems)
+
+
+def test_every_adapter_is_offered_by_the_cli_and_the_import_dialog() -> None:
+    from workbench.cli.imports import SCHEMAS
+    from workbench.core.library.formats import FORMATS
+    from workbench.tui.import_dialog import ADAPTERS
+
+    layouts = set(FORMATS) - {"mapped"}
+    assert set(SCHEMAS) == layouts and set(ADAPTERS) == layouts | {"auto"}

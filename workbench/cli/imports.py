@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from workbench.core.experiments.published_traces import TraceImport
     from workbench.core.store import Store
 
+#: row layouts (``library.formats.FORMATS`` without "mapped"; spelled out: --help stays light)
 SCHEMAS = ("gsm8k", "math", "numina", "ocw", "bbmistake", "processbench")
 FILE_TYPES = ("jsonl", "json", "csv", "parquet")
 

@@ -28,7 +28,7 @@ from workbench.core.library import FILE_FORMATS, ImportReport, import_path, repo
 from workbench.tui.workspace import workspace_of
 
 #: the adapter choices: "auto" detects the layout from the columns
-ADAPTERS = ("auto", "gsm8k", "math", "numina", "ocw")
+ADAPTERS = ("auto", "gsm8k", "math", "numina", "ocw", "bbmistake", "processbench")
 MAX_CANDIDATES = 6
 
 
