@@ -156,8 +156,8 @@ class TracesScreen(Screen[None]):
         """Show ``run_id`` at ``sample_id`` (unfiltered, so the sample is in the index)."""
         self.run_id = run_id
         self.flt = TraceFilter(graded_only=False)
-        self.choices = _EMPTY_CHOICES
-        self._load(run_id, self.flt, with_choices=True, keep_sample=sample_id)
+        self.choices, self.choices_run = _EMPTY_CHOICES, None
+        self._load(run_id, self.flt, keep_sample=sample_id)
 
     def action_open_latest(self) -> None:
         latest = latest_run_id(self.workspace.store)
