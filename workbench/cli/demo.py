@@ -61,7 +61,9 @@ def _import_samples(store: Store) -> list[str]:
         return []
     from workbench.core.library import describe_import
 
-    return [f"samples: {describe_import(import_samples(store))}"]
+    # GSM8K + MATH-500, and BIG-Bench Mistake traces with their first-mistake labels
+    reports = import_samples(store) + import_samples(store, "bbmistake")
+    return [f"samples: {describe_import(reports)}"]
 
 
 def _seed_prompts(store: Store) -> list[str]:
