@@ -272,3 +272,45 @@ def test_parse_step_verdict() -> None:
     assert parse_step_verdict("No, it adds wrongly") is False
     assert parse_step_verdict("It is incorrect") is False
     assert parse_step_verdict("maybe") is None
+
+
+def test_trace_labels_equal_the_export_outcomes(workspace: tuple[Path, dict[str, int]]) -> None:
+    """The stepper's badge and the export's outcome column say the same for every sample
+    (a reply with no answer is wrong on both, as the metrics count it)."""
+    from workbench.core.analysis import iter_sample_rows
+    from workbench.core.views.traces import load_trace
+
+    db, ids = workspace
+    store = Store(db)
+    try:
+        for name in ("direct", "step", "backtrack"):
+            rows = [r for r in iter_sample_rows(store, ids[name]) if r["outcome"] is not None]
+            assert rows, name
+            for row in rows:
+                assert load_trace(store, row["sample_id"]).label.text == row["outcome"], row
+        texts = {
+            load_trace(store, r["sample_id"]).label.text
+            for r in iter_sample_rows(store, ids["direct"], stage="locate")
+        }
+    finally:
+        store.close()
+    assert "no mistake: agreed" in texts and "false alarm: step 2" in texts
+    assert any(t.startswith("found step") for t in texts)
+    assert any(t.startswith("wrong step") for t in texts)
+
+
+@pytest.mark.parametrize(
+    ("correct", "payload", "text"),
+    [
+        (True, {"mistake_index": None, "predicted_index": None}, "no mistake: agreed"),
+        (True, {"mistake_index": 2, "predicted_index": 2}, "found step 3"),
+        (False, {"mistake_index": None, "predicted_index": 0}, "false alarm: step 1"),
+        (False, {"mistake_index": 3, "predicted_index": None}, "missed step 4: said none"),
+        (False, {"mistake_index": 3, "predicted_index": 1}, "wrong step: step 2, label step 4"),
+        (False, {"mistake_index": 3, "readable": False}, "no pick"),
+    ],
+)
+def test_critique_labels(correct: bool, payload: dict[str, Any], text: str) -> None:
+    from workbench.core.analysis.metrics import SampleKind, outcome_label
+
+    assert outcome_label(SampleKind.CRITIQUE, correct, payload=payload).text == text

@@ -133,3 +133,26 @@ def test_first_trace_id_is_the_first_of_the_index(store: Store, run_id: int) -> 
     ):
         ids = trace_index(store, run_id, flt).ids
         assert first_trace_id(store, run_id, flt) == (ids[0] if ids else None), flt
+
+
+def test_a_reply_with_no_answer_is_wrong_on_the_trace_as_in_the_metrics(tmp_path: Path) -> None:
+    from workbench.core.analysis import iter_sample_rows
+    from workbench.core.views.traces import load_trace
+
+    store = Store(tmp_path / "w.db")
+    run = build_recovery_run(store, n_problems=2, k=2)
+    sample_id = store.scalar(
+        "SELECT s.id FROM samples s JOIN grades g ON g.sample_id=s.id"
+        " JOIN samples p ON p.id=s.parent_id AND p.status='done'"
+        " WHERE s.run_id=? AND s.stage='continue' AND s.status='done' AND g.correct=1"
+        " ORDER BY s.id LIMIT 1",
+        (run,),
+    )
+    with store.transaction() as conn:  # the grader found no final answer in this reply
+        conn.execute(
+            "UPDATE grades SET correct=NULL, status='no_answer' WHERE sample_id=?", (sample_id,)
+        )
+    label = load_trace(store, sample_id).label.text
+    exported = next(r for r in iter_sample_rows(store, run) if r["sample_id"] == sample_id)
+    store.close()
+    assert label == exported["outcome"] == "not recovered"

@@ -86,6 +86,7 @@ def iter_sample_rows(
                 kind,
                 verdict(row["correct"], row["grade_status"]),
                 row["payload"].get("recovery_kind"),
+                row["payload"],
             ).text
             if row["grade_status"] is not None
             else None

@@ -577,21 +577,47 @@ class OutcomeLabel:
 
 
 def outcome_label(
-    kind: SampleKind, correct: bool | None, recovery_kind: str | None = None
+    kind: SampleKind,
+    correct: bool | None,
+    recovery_kind: str | None = None,
+    payload: Any = None,
 ) -> OutcomeLabel:
     """One definition of a sample's outcome label, from the same sample kinds as the metrics.
 
-    A perturbed continuation is recovered / not recovered (and how: explicit correction
-    or silent); a control or a straight-shot solve is correct / wrong.
+    ``correct`` is the verdict the metrics count (``grading.verdict``: a response with no
+    answer is wrong).  A perturbed continuation is recovered / not recovered (and how:
+    explicit correction or silent); a critique found the labelled step, missed it, or
+    raised a false alarm (its ``payload`` says which); anything else is correct / wrong.
     """
     if correct is None:
         return OutcomeLabel("ungraded", "neutral")
+    if kind is SampleKind.CRITIQUE:
+        return _critique_label(correct, payload if isinstance(payload, dict) else {})
     if kind is SampleKind.PERTURBED_CONTINUATION:
         if not correct:
             return OutcomeLabel("not recovered", "bad")
         how = {"explicit": "explicit correction", "silent": "silent"}.get(recovery_kind or "", "")
         return OutcomeLabel("recovered", "good", how)
     return OutcomeLabel("correct" if correct else "wrong", "good" if correct else "bad")
+
+
+def _critique_label(correct: bool, payload: dict[str, Any]) -> OutcomeLabel:
+    label, pick = payload.get("mistake_index"), payload.get("predicted_index")
+
+    def step(index: Any) -> str:
+        return f"step {int(index) + 1}" if isinstance(index, int) else "none"
+
+    if correct:
+        return OutcomeLabel(
+            "no mistake: agreed" if label is None else f"found {step(label)}", "good"
+        )
+    if payload.get("readable") is False:
+        return OutcomeLabel("no pick", "bad")
+    if label is None:
+        return OutcomeLabel(f"false alarm: {step(pick)}", "bad")
+    if pick is None:
+        return OutcomeLabel(f"missed {step(label)}: said none", "bad")
+    return OutcomeLabel(f"wrong step: {step(pick)}, label {step(label)}", "bad")
 
 
 # -- the generated docs page ------------------------------------------------------------------
@@ -633,7 +659,10 @@ def metrics_markdown() -> str:
         "## Outcome labels on traces",
         "",
         "- perturbed continuation: recovered (explicit correction / silent) or not recovered",
-        "- control continuation, straight-shot solve, method sample: correct or wrong",
+        "- control continuation, straight-shot solve, method sample, backtrack: correct or wrong",
+        "- critique of a labelled trace: found step N, no mistake: agreed, false alarm: step N,",
+        "  missed step N: said none, wrong step, or no pick (an unreadable reply)",
+        "- a reply with no extractable answer is wrong on the trace, as the metrics count it",
         "- anything without a verdict: ungraded",
         "",
     ]

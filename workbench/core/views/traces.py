@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 
 from workbench.core.analysis import OutcomeLabel, SampleKind, outcome_label, sample_kind
 from workbench.core.errors import StoreError
+from workbench.core.grading.grader import verdict
 from workbench.core.library.problems import find_problem
 from workbench.core.payloads import TracePayload
 from workbench.core.status import SET_ASIDE_SAMPLE_STATUSES, SampleStatus
@@ -199,8 +200,9 @@ class TraceView:
             noticed = self.payload.get("noticed")
             said = "?" if not isinstance(noticed, bool) else "noticed" if noticed else "not noticed"
             return OutcomeLabel(f"judge: {said}", "neutral")
-        correct = self.grade.correct if self.grade else None
-        return outcome_label(self.kind, correct, self._recovery_kind())
+        # the verdict the metrics count: a response with no answer is wrong, not ungraded
+        correct = verdict(self.grade.correct, self.grade.status) if self.grade else None
+        return outcome_label(self.kind, correct, self._recovery_kind(), dict(self.payload))
 
     def _recovery_kind(self) -> str | None:
         detection = self.payload.get("detection")

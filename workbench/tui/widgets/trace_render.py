@@ -73,6 +73,7 @@ def steps(view: TraceView) -> Content:
             )
         else:
             lines.append(Content.assemble((f"{i + 1:>3}. ", "$text-muted"), step))
+        lines += _step_marks(view, i)
         if view.truncate_at is not None and i + 1 == view.truncate_at:
             lines.append(
                 Content.styled(
@@ -83,6 +84,31 @@ def steps(view: TraceView) -> Content:
     if not lines:
         return Content.styled("(no reference steps)", "$text-muted")
     return Content("\n").join(lines)
+
+
+def _step_marks(view: TraceView, i: int) -> list[Content]:
+    """Under step ``i`` of a labelled trace: its label, the critic's pick, the redrawn step."""
+    p = view.payload
+    marks: list[Content] = []
+    if "mistake_index" in p and p.get("mistake_index") == i:
+        marks.append(Content.styled("       ✗ labelled first mistake", "bold $error"))
+    if p.get("predicted_index") == i and "mistake_index" in p:
+        agree = p.get("mistake_index") == i
+        marks.append(
+            Content.styled(
+                f"       ◆ critic's pick{' (agrees with the label)' if agree else ''}",
+                "bold $success" if agree else "bold $warning",
+            )
+        )
+    if p.get("cut") == i and "arm" in p:
+        new = p.get("new_step")
+        marks.append(
+            Content.assemble(
+                (f"       ↺ redrawn ({p.get('arm')} arm): ", "bold $accent"),
+                str(new) if new else "(no new step)",
+            )
+        )
+    return marks
 
 
 def detection_for(view: TraceView) -> Detection:
