@@ -314,3 +314,22 @@ def test_critique_labels(correct: bool, payload: dict[str, Any], text: str) -> N
     from workbench.core.analysis.metrics import SampleKind, outcome_label
 
     assert outcome_label(SampleKind.CRITIQUE, correct, payload=payload).text == text
+
+
+def test_the_per_task_plot_draws_the_metrics(workspace: tuple[Path, dict[str, int]]) -> None:
+    from workbench.core.views.plots import by_task
+
+    db, ids = workspace
+    store = Store(db)
+    try:
+        found = by_task(store, ids["direct"])
+        metrics = run_metrics(store, ids["direct"])
+        moved = by_task(store, ids["backtrack"])
+    finally:
+        store.close()
+    assert found.empty is None and found.labels == ("multistep_arithmetic", "word_sorting")
+    assert [s.name for s in found.series] == ["mistake found", "no mistake"]
+    for i, task in enumerate(found.labels):
+        value = metrics.get("mistake_location", task)
+        assert value is not None and found.series[0].values[i] == value.rate.rate
+    assert [s.name for s in moved.series] == ["fixed, at the mistake", "fixed, at random"]

@@ -30,7 +30,7 @@ from workbench.core.analysis.rates import (
     solve_rate_histogram,
     solve_rates,
 )
-from workbench.core.analysis.stats import Rate, histogram
+from workbench.core.analysis.stats import Rate, histogram, wilson
 from workbench.core.store import Store
 
 ChartKind = Literal["bars", "line", "histogram"]
@@ -360,6 +360,56 @@ def method_accuracy(store: Store, run_id: int) -> PlotData:
     )
 
 
+#: per kind: the metrics drawn side by side per task, with their series names
+_BY_TASK: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "mistake-finding": (
+        ("mistake_location", "", "mistake found"),
+        ("no_mistake_accuracy", "", "no mistake"),
+    ),
+    "backtrack": (
+        ("backtrack_fixed", "mistake", "fixed, at the mistake"),
+        ("backtrack_fixed", "random", "fixed, at random"),
+    ),
+}
+
+
+def by_task(store: Store, run_id: int) -> PlotData:
+    """Labelled-trace runs per task: the critic's two accuracies, or what backtracking at
+    the labelled mistake fixes against a random step, as the metrics layer counts them."""
+    key, title = "task", "Per task"
+    metrics = run_metrics(store, run_id)
+    wanted = _BY_TASK.get(metrics.kind)
+    if wanted is None:
+        return _empty(key, title, f"a {metrics.kind} run has no labelled-trace tasks")
+    tasks = sorted(
+        {v.key.rsplit(" · ", 1)[-1] for name, _, _ in wanted for v in metrics.of(name)}
+        - {"", "mistake", "random"}
+    )
+    if not tasks:
+        return _empty(key, title, "nothing graded in this run yet")
+
+    def value(name: str, prefix: str, task: str) -> Rate:
+        found = metrics.get(name, f"{prefix} · {task}" if prefix else task)
+        return found.rate if found is not None else wilson(0, 0)
+
+    series, rows = [], []
+    for name, prefix, label in wanted:
+        rates = [value(name, prefix, task) for task in tasks]
+        series.append(Series(label, *_rate_arrays(rates)))
+        rows += [(task, label, *_rate_cells(r)) for task, r in zip(tasks, rates, strict=True)]
+    return PlotData(
+        key,
+        title,
+        "bars",
+        "task",
+        "accuracy",
+        labels=tuple(tasks),
+        series=tuple(series),
+        columns=("task", "metric", "correct", "n", "accuracy", "low", "high"),
+        rows=tuple(rows),
+    )
+
+
 @dataclass(frozen=True)
 class PlotSpec:
     key: str
@@ -376,4 +426,5 @@ PLOTS: tuple[PlotSpec, ...] = (
     PlotSpec("cost", "Cost over time", "c", cost_over_time),
     PlotSpec("latency", "Latency", "l", latency_histogram),
     PlotSpec("methods", "Methods", "m", method_accuracy),
+    PlotSpec("task", "Per task", "d", by_task),
 )
