@@ -74,11 +74,15 @@ def test_unpriced_is_never_zero(tmp_path: Path) -> None:
 
 
 def test_follow_on_stages_are_projected_from_the_first() -> None:
-    from types import SimpleNamespace
-
+    from workbench.core.experiments import load_experiment_config
     from workbench.core.experiments.estimate import project_pending
 
-    config = SimpleNamespace(completer="stub:completer", k=3, max_tokens=50, perturber="p:q")
+    # a real config (a stand-in object kept the pre-rename field name ``k`` and hid that the
+    # projection read a field the config no longer has: every continuation stage counted once)
+    config = load_experiment_config(
+        {"kind": "recovery", "perturber": "p:q", "completer": "stub:completer", "samples": 3,
+         "max_tokens": 50}
+    )  # fmt: skip
     first = items(4, "p:q", stage="perturb", max_tokens=20)
     plans, pending = project_pending(config, first, ["perturb-retry-1", "check", "continue"])
     assert pending == ["perturb-retry-1"]

@@ -166,10 +166,10 @@ def estimate_items(
 
 #: later stages whose size follows from the first stage: stage -> (model field, count field)
 _FOLLOW_ON = {
-    "continue": ("completer", "k"),
-    "control": ("completer", "k"),
+    "continue": ("completer", "samples"),
+    "control": ("completer", "samples"),
     "check": ("checker", "check_samples"),
-    "judge": ("judge", "k"),
+    "judge": ("judge", "samples"),
 }
 
 
