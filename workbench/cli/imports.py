@@ -23,10 +23,18 @@ def register(sub: Any) -> None:
         description=(
             "Import problems.  SOURCE is a local file or a hub dataset name such as "
             "openai/gsm8k (with --config main) or HuggingFaceH4/MATH-500.  Importing the same "
-            "data again updates problems instead of duplicating them."
+            "data again updates problems instead of duplicating them.  A CSV for the CSV agent "
+            "is a table, not problems: give it with --table PATH (a plain `import data.csv` "
+            "reads problems from the CSV)."
         ),
     )
     p.add_argument("source", nargs="?", help="file path or hub dataset name")
+    p.add_argument(
+        "--table",
+        metavar="PATH",
+        help="import a CSV as a table for the CSV agent (identity: the sha256 of its bytes; "
+        "re-importing the same bytes is a no-op); --name names it",
+    )
     p.add_argument("--sample", action="store_true", help="import the bundled offline samples")
     p.add_argument(
         "--traces",
@@ -69,6 +77,8 @@ def run_import(args: argparse.Namespace) -> int:
     from workbench.core.library import import_dataset, import_samples
     from workbench.core.store import open_store
 
+    if args.table:
+        return _import_table(args)
     if not args.sample and not args.source and not args.traces:
         raise InputError("import: give a file or hub dataset name, --sample or --traces NAME")
     if args.limit is not None and args.limit < 1:
@@ -115,3 +125,17 @@ def _import_traces(store: Store, args: argparse.Namespace) -> TraceImport:
     from workbench.core.settings import load_settings
 
     return import_traces(store, args.traces, settings=load_settings(args.config))
+
+
+def _import_table(args: argparse.Namespace) -> int:
+    from workbench.core.csv_agent import import_table
+    from workbench.core.store import open_store
+
+    if args.source or args.sample or args.traces:
+        raise InputError("import --table PATH takes no other source")
+    with open_store(args.db) as store:
+        done = import_table(store, args.table, name=args.name)
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(done.summary())
+    return 0
