@@ -196,5 +196,6 @@ def test_json_safe_values() -> None:
     assert json_safe([math.nan, math.inf, -math.inf, np.int64(3), np.float32(0.5), np.bool_(True)]) == [
         None, "inf", "-inf", 3, 0.5, True
     ]  # fmt: skip
+    assert type(json_safe(np.float64(0.5))) is float and type(json_safe(np.str_("a"))) is str
     assert json_safe(pd.Timestamp("2024-01-02")) == "2024-01-02T00:00:00"
     assert json_safe({"a": pd.NA, 1: pd.NaT}) == {"a": None, "1": None}

@@ -21,16 +21,19 @@ RAW_ROWS = 1_000  # rows a table result keeps (stored raw); its n_rows says how 
 
 def json_safe(value: Any) -> Any:
     """Plain JSON values: NaN -> None, +-inf -> "inf"/"-inf", numpy/pandas scalars -> Python."""
-    if value is None or isinstance(value, bool | str):
+    # exact types first: numpy's float64 and str_ subclass float and str, and must not leak
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, int):
-        return value
+        return int(value)
     if isinstance(value, float):
         if math.isnan(value):
             return None
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
-        return value
+        return float(value)
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
