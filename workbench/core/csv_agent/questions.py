@@ -410,7 +410,9 @@ def validate_questions(
             checks.append(QuestionCheck(qid, raw, q, "duplicate", message, recomputed=recomputed))
             continue
         flags: tuple[str, ...] = ()
-        if check_fragile and is_fragile(q, recomputed, lambda i: run_in(f"{qid}/nudge{i}")):
+        if check_fragile and is_fragile(
+            q, recomputed, lambda i, qid=qid: run_in(f"{qid}/nudge{i}")
+        ):
             flags = ("fragile",)
         kept.append(q)
         checks.append(QuestionCheck(qid, raw, q, flags=flags, recomputed=recomputed))
