@@ -12,6 +12,7 @@ rejected.  Every rejection keeps the raw question and one line of reason.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -364,6 +365,15 @@ def duplicate_of(q: GeneratedQuestion, accepted: Sequence[GeneratedQuestion]) ->
 # -- everything together ---------------------------------------------------------------------
 
 
+def _bound(runner: ToolRunner, conv: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """The runner in one frame space (a DAG run, or one nudged copy of it)."""
+    return lambda tool, args: runner(conv, tool, args)
+
+
+def _nudge(runner: ToolRunner, qid: str, i: int) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    return _bound(runner, f"{qid}/nudge{i}")
+
+
 def validate_questions(
     raws: Sequence[Any],
     *,
@@ -386,11 +396,7 @@ def validate_questions(
         if problem is not None:
             checks.append(QuestionCheck(qid, raw, q, problem[0], problem[1]))
             continue
-
-        def run_in(conv: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
-            return lambda tool, args: runner(conv, tool, args)
-
-        recomputed, failure = execute_dag(q, run_in(f"{qid}/dag"))
+        recomputed, failure = execute_dag(q, _bound(runner, f"{qid}/dag"))
         if failure is not None:
             reason: Reason = "invalid_args" if failure.kind == "invalid_args" else "dag_error"
             checks.append(QuestionCheck(qid, raw, q, reason, failure.message))
@@ -410,9 +416,7 @@ def validate_questions(
             checks.append(QuestionCheck(qid, raw, q, "duplicate", message, recomputed=recomputed))
             continue
         flags: tuple[str, ...] = ()
-        if check_fragile and is_fragile(
-            q, recomputed, lambda i, qid=qid: run_in(f"{qid}/nudge{i}")
-        ):
+        if check_fragile and is_fragile(q, recomputed, functools.partial(_nudge, runner, qid)):
             flags = ("fragile",)
         kept.append(q)
         checks.append(QuestionCheck(qid, raw, q, flags=flags, recomputed=recomputed))
