@@ -34,7 +34,7 @@ import time
 import weakref
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -524,6 +524,18 @@ class ToolSession:
 
     def close(self) -> None:
         self.pool.release(self.conv)
+
+    def restore(self, calls: Sequence[tuple[str, Any]]) -> None:
+        """Know the frames earlier successful calls made (a resumed run): replayed on use."""
+        for tool, args in calls:
+            try:
+                checked = tools.check_args(tool, args)
+            except tools.ToolArgError:
+                continue
+            lineage = self.lineage(tools.input_frame(checked))
+            if lineage is not None:
+                key = cache_key(self.source.sha256, tool, checked, lineage)
+                self._saved(tool, checked, key, materialized=False)
 
     def lineage(self, frame: str) -> str | None:
         if frame == "df":
