@@ -12,8 +12,14 @@ from typing import Any
 
 import pandas as pd
 
+from tests.stub_server import StubServer
 from tests.stub_wire import StubReply, StubToolCall, request_text
+from workbench.core.csv_agent import import_table
 from workbench.core.csv_agent.tables import bundled_tables
+from workbench.core.engine import Engine, RetryPolicy
+from workbench.core.providers import ProviderRegistry
+from workbench.core.settings import ProviderSettings, Settings
+from workbench.core.store import Store
 
 TIPS_PATH: Path = bundled_tables()["tips"]
 TIPS = pd.read_csv(TIPS_PATH)
@@ -81,3 +87,42 @@ def csv_responder(path: str, body: dict[str, Any]) -> StubReply:
     if turn < len(script):
         return script[turn]
     return StubReply(text=f"The mean Sunday tip is @mean_tip[{SUNDAY_TIP:.2f}].")
+
+
+KEY_ENV = "WB_CSV_TEST_KEY"
+
+CONFIG: dict[str, Any] = {
+    "kind": "csv_agent",
+    "name": "csv toy",
+    "tables": ["tips"],
+    "teacher": "stub:teacher-1",
+    "student": "stub:student-1",
+    "questions_per_table": 4,
+    "explore_turns": 3,
+    "samples": 3,
+    "max_turns": 6,
+}
+
+
+def setup(
+    tmp_path: Path, stub: StubServer, kind: str
+) -> tuple[Engine, Store, Settings, ProviderRegistry]:
+    stub.responder = csv_responder
+    base = {
+        "openai-compatible": stub.openai_base_url,
+        "openai": stub.openai_base_url,
+        "anthropic": stub.anthropic_base_url,
+        "cohere": stub.cohere_base_url,
+    }[kind]
+    settings = Settings(
+        providers={
+            "stub": ProviderSettings(
+                kind=kind, base_url=base, api_key_env=KEY_ENV, max_attempts=2, timeout_s=10.0
+            )
+        }
+    )
+    registry = ProviderRegistry(settings)
+    store = Store(tmp_path / "wb.db")
+    import_table(store, TIPS_PATH)
+    engine = Engine(store, registry, settings, retry=RetryPolicy(base_s=0.001, cap_s=0.01))
+    return engine, store, settings, registry

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.csv_stub import SUNDAY, SUNDAY_TIP, TIPS_PATH, csv_responder
+from tests.csv_stub import CONFIG, KEY_ENV, SUNDAY, SUNDAY_TIP, setup
 from tests.stub_server import StubServer
-from workbench.core.csv_agent import import_table
 from workbench.core.csv_agent.pipeline import (
     ANSWER_HINT,
     BEST_OF_N,
@@ -18,55 +16,13 @@ from workbench.core.csv_agent.pipeline import (
     stage_scores,
     verified,
 )
-from workbench.core.engine import Engine, RetryPolicy
 from workbench.core.errors import ConfigError
 from workbench.core.experiments import load_experiment_config, run_experiment
-from workbench.core.providers import ProviderRegistry
-from workbench.core.settings import ProviderSettings, Settings
-from workbench.core.store import Store
-
-KEY_ENV = "WB_CSV_TEST_KEY"
-
-CONFIG: dict[str, Any] = {
-    "kind": "csv_agent",
-    "name": "csv toy",
-    "tables": ["tips"],
-    "teacher": "stub:teacher-1",
-    "student": "stub:student-1",
-    "questions_per_table": 4,
-    "explore_turns": 3,
-    "samples": 3,
-    "max_turns": 6,
-}
 
 
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-csv-test-key-123456")
-
-
-def setup(
-    tmp_path: Path, stub: StubServer, kind: str
-) -> tuple[Engine, Store, Settings, ProviderRegistry]:
-    stub.responder = csv_responder
-    base = {
-        "openai-compatible": stub.openai_base_url,
-        "openai": stub.openai_base_url,
-        "anthropic": stub.anthropic_base_url,
-        "cohere": stub.cohere_base_url,
-    }[kind]
-    settings = Settings(
-        providers={
-            "stub": ProviderSettings(
-                kind=kind, base_url=base, api_key_env=KEY_ENV, max_attempts=2, timeout_s=10.0
-            )
-        }
-    )
-    registry = ProviderRegistry(settings)
-    store = Store(tmp_path / "wb.db")
-    import_table(store, TIPS_PATH)
-    engine = Engine(store, registry, settings, retry=RetryPolicy(base_s=0.001, cap_s=0.01))
-    return engine, store, settings, registry
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic", "cohere"])
@@ -81,7 +37,10 @@ async def test_generate_validate_answer_best_of_n_verify(
     assert stub_server.paid == 3 + 3 + 3 * 4
 
     statuses = {r["payload"]["status"]: r for r in question_rows(store, run_id)}
-    assert set(statuses) == {"accepted", "dag_answer_mismatch", "not_multi_step", "duplicate"}
+    reasons = [r["payload"]["reason"] for r in question_rows(store, run_id)]
+    assert set(statuses) == {"accepted", "dag_answer_mismatch", "not_multi_step", "duplicate"}, (
+        reasons
+    )
     mismatch = statuses["dag_answer_mismatch"]["payload"]
     assert "the DAG gives" in mismatch["reason"] and mismatch["recomputed"]["max_bill"] > 0
     assert statuses["accepted"]["payload"]["question"]["question"] == SUNDAY["question"]

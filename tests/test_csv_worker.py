@@ -225,3 +225,19 @@ def test_truncation_notes_are_exact_and_deterministic() -> None:
     assert small == "a\n1\n2\n[2 rows]"
     value = render_result({"kind": "text", "text": "x" * 10}, max_chars=4)
     assert value == "xxxx\n[truncated: 4 of 10 characters]"
+
+
+def test_a_worker_outlives_the_thread_that_started_it() -> None:
+    """The jail's parent-death signal follows the forking thread: workers must not die with it."""
+    import threading
+
+    with WorkerPool() as pool:
+        session = ToolSession(pool, _source(TIPS), "c1")
+        thread = threading.Thread(target=session.call, args=("head", {"n": 1}))
+        thread.start()
+        thread.join()
+        time.sleep(0.3)
+        worker = pool.workers()[0]
+        assert worker.alive
+        out = session.call("head", {"n": 2})
+        assert out.error_kind is None and worker.generation == 1 and worker.restarts == 0

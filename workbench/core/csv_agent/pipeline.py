@@ -210,23 +210,27 @@ class Conversation:
 
 
 def load_conversations(
-    store: Store, run_id: int, stage: str
+    store: Store, run_id: int, stage: str, *, key: str | None = None, sample: int | None = None
 ) -> dict[tuple[str, int], Conversation]:
-    """Every conversation of a stage in a run, from its turn samples and tool_calls rows."""
+    """Every conversation of a stage in a run (or the one ``key``/``sample`` names)."""
+    where = "s.run_id = ? AND s.stage = ?"
+    params: list[Any] = [run_id, stage]
+    if key is not None and sample is not None:  # one conversation, through the unique key index
+        prefix = f"{stage}/{key}/{sample}/"
+        where = "s.run_id = ? AND s.item_key >= ? AND s.item_key < ?"
+        params = [run_id, prefix, prefix + "\uffff"]
     rows = store.query(
         "SELECT s.id, s.item_key, s.status, s.output, s.payload, c.response,"
         " COALESCE(c.input_tokens, 0) AS input_tokens,"
         " COALESCE(c.output_tokens, 0) AS output_tokens"
-        " FROM samples s LEFT JOIN calls c ON c.id = s.call_id"
-        " WHERE s.run_id = ? AND s.stage = ? ORDER BY s.id",
-        (run_id, stage),
+        f" FROM samples s LEFT JOIN calls c ON c.id = s.call_id WHERE {where} ORDER BY s.id",
+        params,
     )
     results: dict[int, dict[str, StoredToolResult]] = defaultdict(dict)
     for r in store.query(
         "SELECT t.sample_id, t.call_id, t.tool, t.args, t.shown, t.error_kind, t.raw"
-        " FROM tool_calls t JOIN samples s ON s.id = t.sample_id"
-        " WHERE s.run_id = ? AND s.stage = ? ORDER BY t.id",
-        (run_id, stage),
+        f" FROM tool_calls t JOIN samples s ON s.id = t.sample_id WHERE {where} ORDER BY t.id",
+        params,
     ):
         results[int(r["sample_id"])][str(r["call_id"])] = StoredToolResult(
             str(r["call_id"]),
@@ -241,11 +245,11 @@ def load_conversations(
         if r["status"] != SampleStatus.DONE:
             continue
         payload = loads(r["payload"], {})
-        key = (str(payload.get("conversation")), int(r["item_key"].split("/")[-2]))
+        conv_key = (str(payload.get("conversation")), int(r["item_key"].split("/")[-2]))
         response = loads(r["response"], {}) or {}
         completion = (response.get("completions") or [{}])[0]
         calls = tuple(ToolCall(**tc) for tc in completion.get("tool_calls", ()))
-        turns[key].append(
+        turns[conv_key].append(
             Turn(
                 sample_id=int(r["id"]),
                 turn=int(payload.get("turn", 0)),

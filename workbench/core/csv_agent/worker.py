@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import selectors
 import shutil
 import signal
@@ -35,6 +36,7 @@ import weakref
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,56 @@ class WorkerFailure(Exception):
         self.kind = kind
 
 
+class _Spawner:
+    """Starts worker processes from one long-lived thread.
+
+    The jail asks the kernel to kill it when its parent dies (``--die-with-parent``,
+    a parent-death signal), and Linux sends that signal when the *thread* that forked
+    it exits.  Workers outlive the engine's and the tool pool's short-lived threads,
+    so they are forked from a thread that lives as long as the process.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[ScriptLaunch, Future[subprocess.Popen[bytes]]]]
+        self._jobs = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, launch: ScriptLaunch) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="csv-spawner", daemon=True)
+                self._thread.start()
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._jobs.put((launch, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            launch, future = self._jobs.get()
+            try:
+                proc = subprocess.Popen(
+                    launch.argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    cwd=launch.cwd,
+                    env=launch.env,
+                    start_new_session=True,
+                )
+            except BaseException as exc:  # handed to the caller, who decides
+                future.set_exception(exc)
+            else:
+                future.set_result(proc)
+
+
+_SPAWNER = _Spawner()
+
+
+def _spawn(launch: ScriptLaunch) -> subprocess.Popen[bytes]:
+    return _SPAWNER.popen(launch)
+
+
 class ToolWorker:
     """One jailed process holding one table; calls are serialised by a lock."""
 
@@ -145,15 +197,7 @@ class ToolWorker:
             modules=WORKER_MODULES,
         )
         self._launch = launch
-        self._proc = subprocess.Popen(
-            launch.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=launch.cwd,
-            env=launch.env,
-            start_new_session=True,
-        )
+        self._proc = _spawn(launch)
         self._buffer.clear()
         job = {
             "child_path": launch.child_path,
