@@ -166,3 +166,11 @@ def test_reward_adapters_return_floats() -> None:
     ]
     out = v.openrlhf_reward_func(["Q?" + right, "Q?" + wrong, "Q?" + missing], ["Q?"] * 3, [gt] * 3)
     assert out["rewards"] == [1.0, 0.5, 0.0]
+
+
+def test_format_entries_as_exported_build_the_same_spec() -> None:
+    entry = {"name": "x", "type": "number", "decimals": 2, "atol": None, "rtol": None}
+    spec = v.AnswerSpec.from_json(entry)
+    assert spec.atol == pytest.approx(0.005) and spec.rtol == 0.0
+    assert v.verify("@x[3.26]", {"x": 3.2649}, [entry]).correct
+    assert not v.verify("@x[3.27]", {"x": 3.2649}, [entry]).correct

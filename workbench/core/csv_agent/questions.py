@@ -65,17 +65,8 @@ class FormatEntry(BaseModel):
         return v
 
     def spec(self) -> verify.AnswerSpec:
-        atol = self.atol
-        if atol is None:  # an answer rounded to d decimals is right within half a unit
-            atol = 0.5 * 10.0**-self.decimals if self.decimals is not None else 1e-6
-        return verify.AnswerSpec(
-            name=self.name,
-            type=self.type,
-            description=self.description,
-            atol=atol,
-            rtol=self.rtol or 0.0,
-            ordered=self.ordered,
-        )
+        """The comparator's view, built the way an RL trainer builds it from the export."""
+        return verify.AnswerSpec.from_json(self.model_dump(mode="json"))
 
 
 class DagNode(BaseModel):

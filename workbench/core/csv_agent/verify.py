@@ -56,14 +56,19 @@ class AnswerSpec:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | str) -> AnswerSpec:
+        """From a format entry; an answer rounded to ``decimals`` is right within half a unit."""
         if isinstance(data, str):
             return cls(name=data)
+        atol = data.get("atol")
+        if atol is None:
+            decimals = data.get("decimals")
+            atol = 0.5 * 10.0 ** -int(decimals) if decimals is not None else DABENCH_TOLERANCE
         return cls(
             name=str(data["name"]),
-            type=str(data.get("type", "auto")),
-            description=str(data.get("description", "")),
-            atol=float(data.get("atol", DABENCH_TOLERANCE)),
-            rtol=float(data.get("rtol", 0.0)),
+            type=str(data.get("type") or "auto"),
+            description=str(data.get("description") or ""),
+            atol=float(atol),
+            rtol=float(data.get("rtol") or 0.0),
             ordered=bool(data.get("ordered", False)),
         )
 
