@@ -121,3 +121,14 @@ def test_cli_import_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert f"{tmp_path / 'nope.csv'}: no such file" in capsys.readouterr().err
     with Store(db) as store:
         assert [t.name for t in list_tables(store)] == ["tips"]
+
+
+def test_carriage_return_line_endings(store: Store, tmp_path: Path) -> None:
+    old_mac = tmp_path / "cr.csv"
+    old_mac.write_bytes(b"a,b,a\r1,2,3\r4,5,6\r")
+    windows = tmp_path / "crlf.csv"
+    windows.write_bytes(b"x,y\r\n1,2\r\n")
+    done = import_table(store, old_mac)
+    assert done.table.n_rows == 2 and done.table.columns == ("a", "b", "a.1")
+    assert len(done.warnings) == 1
+    assert import_table(store, windows).table.columns == ("x", "y")

@@ -48,8 +48,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--format",
         dest="fmt",
-        choices=SCHEMAS + FILE_TYPES,
-        help="row layout (gsm8k, math, numina, ocw) or file type; both are detected by default",
+        choices=(*SCHEMAS, *FILE_TYPES, "dabench"),
+        help="row layout (gsm8k, math, numina, ocw) or file type; both are detected by default "
+        "(dabench: a DABench folder as CSV-agent questions and tables)",
     )
     p.add_argument(
         "--map",
@@ -79,6 +80,8 @@ def run_import(args: argparse.Namespace) -> int:
 
     if args.table:
         return _import_table(args)
+    if args.fmt == "dabench":
+        return _import_dabench(args)
     if not args.sample and not args.source and not args.traces:
         raise InputError("import: give a file or hub dataset name, --sample or --traces NAME")
     if args.limit is not None and args.limit < 1:
@@ -137,5 +140,17 @@ def _import_table(args: argparse.Namespace) -> int:
         done = import_table(store, args.table, name=args.name)
     for warning in done.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    print(done.summary())
+    return 0
+
+
+def _import_dabench(args: argparse.Namespace) -> int:
+    from workbench.core.csv_agent.dabench import import_dabench
+    from workbench.core.store import open_store
+
+    if not args.source:
+        raise InputError("import --format dabench DIR: give the DABench folder")
+    with open_store(args.db) as store:
+        done = import_dabench(store, args.source, name=args.name or "dabench")
     print(done.summary())
     return 0

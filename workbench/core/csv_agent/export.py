@@ -28,6 +28,7 @@ from workbench.core.csv_agent.pipeline import (
     Conversation,
     accepted_questions,
     load_conversations,
+    questions_source,
     verified,
 )
 from workbench.core.csv_agent.tables import TableRecord, get_table
@@ -141,7 +142,8 @@ class _Tables:
 def _sft_records(
     store: Store, run_id: int, fmt: str, keep_hint: bool, kept_only: bool
 ) -> Iterator[dict[str, Any]]:
-    qs = {str(q["question_id"]): q for q in accepted_questions(store, run_id)}
+    source = questions_source(store, run_id)
+    qs = {str(q["question_id"]): q for q in accepted_questions(store, source)}
     tables = _Tables(store)
     tool_list = openai_tools()
     for stage in (ANSWER_HINT, BEST_OF_N):
@@ -170,7 +172,7 @@ def _sft_records(
 
 def _rl_records(store: Store, run_id: int, fmt: str) -> Iterator[dict[str, Any]]:
     tables = _Tables(store)
-    for q in accepted_questions(store, run_id):
+    for q in accepted_questions(store, questions_source(store, run_id)):
         question = questions.GeneratedQuestion.model_validate(q["question"])
         table = tables[str(q["table_sha256"])]
         system = prompts.ANSWER_SYSTEM

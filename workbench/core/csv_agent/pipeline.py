@@ -86,6 +86,7 @@ class PipelineOptions:
     check_fragile: bool = True
     min_overlap: float = 0.5
     max_table_workers: int = 4
+    questions_run: int | None = None  # answer another run's questions (e.g. a DABench import)
     worker: WorkerLimits = field(default_factory=WorkerLimits)
 
 
@@ -357,7 +358,7 @@ class Pipeline:
         model = self.o.answerer if hint else self.o.student
         n = self.o.hint_samples if hint else self.o.samples
         out = []
-        for q in accepted_questions(store, run_id):
+        for q in accepted_questions(store, self.o.questions_run or run_id):
             table = get_table(store, str(q["table_sha256"]))
             if table is None:
                 continue
@@ -594,7 +595,8 @@ class Pipeline:
 
     def verify_conversations(self, store: Store, run_id: int, stage: str) -> int:
         """Verify every finished conversation of ``stage`` (re-runnable: rows are replaced)."""
-        answers = {str(q["question_id"]): q for q in accepted_questions(store, run_id)}
+        source = self.o.questions_run or run_id
+        answers = {str(q["question_id"]): q for q in accepted_questions(store, source)}
         conversations = load_conversations(store, run_id, stage)
         rows = []
         for (key, sample), conv in conversations.items():
@@ -746,6 +748,13 @@ def accepted_questions(store: Store, run_id: int) -> list[dict[str, Any]]:
         (run_id, QUESTION, SampleStatus.DONE),
     )
     return [loads(r["payload"], {}) for r in rows]
+
+
+def questions_source(store: Store, run_id: int) -> int:
+    """The run whose questions ``run_id`` answered: its ``questions_run``, or itself."""
+    config = store.get_run(run_id)["config"]
+    source = config.get("questions_run") if isinstance(config, dict) else None
+    return int(source) if source else run_id
 
 
 def question_rows(store: Store, run_id: int) -> list[dict[str, Any]]:

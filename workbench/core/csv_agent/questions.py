@@ -48,9 +48,10 @@ class FormatEntry(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     name: str
-    type: Literal["number", "integer", "string", "bool", "date", "list[number]", "list[string]"] = (
-        "number"
-    )
+    # auto: DABench's rule (equal strings, or numbers within 1e-6), for imported questions
+    type: Literal[
+        "auto", "number", "integer", "string", "bool", "date", "list[number]", "list[string]"
+    ] = "number"
     description: str = ""
     decimals: int | None = Field(default=None, ge=0, le=12)  # the DAG's value is rounded so
     atol: float | None = Field(default=None, ge=0)
@@ -95,7 +96,7 @@ class GeneratedQuestion(BaseModel):
     constraints: str = ""
     format: list[FormatEntry] = Field(min_length=1)
     hint: str = ""
-    dag: list[DagNode] = Field(min_length=1)
+    dag: list[DagNode] = Field(default_factory=list)  # empty only for imported questions
     answers: dict[str, Any]
     concepts: list[str] = Field(default_factory=list)
     level: Literal["easy", "medium", "hard"] = "medium"

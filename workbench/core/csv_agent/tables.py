@@ -123,7 +123,10 @@ def read_table(path: str | Path, *, max_table_mb: float = DEFAULT_MAX_TABLE_MB) 
         raise InputError(f"{p}: zero columns")
     if frame.shape[0] == 0:
         raise InputError(f"{p}: zero rows (a header only)")
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=delimiter), [])
+    try:  # the header as written, whatever the line endings, to name renamed duplicates
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error:
+        header = [str(c) for c in frame.columns]
     renamed = tuple(
         (old, str(new)) for old, new in zip(header, frame.columns, strict=False) if old != new
     )

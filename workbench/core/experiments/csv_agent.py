@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from workbench.core.csv_agent.pipeline import (
     ANSWER_HINT,
@@ -31,7 +31,7 @@ StageName = Literal["csv_generate", "csv_answer_hint", "csv_best_of_n"]
 
 class CsvAgentConfig(ExperimentConfig):
     kind: Literal["csv_agent"] = "csv_agent"
-    tables: tuple[str, ...] = Field(min_length=1)  # stored tables: name, id or sha256 prefix
+    tables: tuple[str, ...] = ()  # stored tables to generate on: name, id or sha256 prefix
     teacher: str
     answerer: str | None = None  # default: the teacher
     student: str | None = Field(default=None, validation_alias=renamed("student", "solver"))
@@ -51,6 +51,7 @@ class CsvAgentConfig(ExperimentConfig):
     check_fragile: bool = True
     min_overlap: float = Field(default=0.5, ge=0.0, le=1.0)
     max_table_workers: int = Field(default=4, ge=1, le=64)
+    questions_run: int | None = Field(default=None, ge=1)  # answer that run's questions
     tool_wall_s: float = Field(default=5.0, gt=0, le=120)
     tool_cpu_s: float = Field(default=5.0, gt=0, le=120)
     tool_memory_mb: int = Field(default=2048, ge=256)
@@ -64,6 +65,14 @@ class CsvAgentConfig(ExperimentConfig):
             if not provider or not model:
                 raise ValueError(f"'{v}' must be written provider:model")
         return v
+
+    @model_validator(mode="after")
+    def _source(self) -> CsvAgentConfig:
+        if "csv_generate" in self.stages and not self.tables:
+            raise ValueError("tables: csv_generate needs at least one table")
+        if self.questions_run is not None and "csv_generate" in self.stages:
+            raise ValueError("questions_run: answers another run's questions; drop csv_generate")
+        return self
 
     def options(self) -> PipelineOptions:
         return PipelineOptions(
@@ -88,6 +97,7 @@ class CsvAgentConfig(ExperimentConfig):
             check_fragile=self.check_fragile,
             min_overlap=self.min_overlap,
             max_table_workers=self.max_table_workers,
+            questions_run=self.questions_run,
             worker=WorkerLimits(
                 wall_s=self.tool_wall_s,
                 cpu_s=self.tool_cpu_s,
