@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,16 @@ async def test_generate_validate_answer_best_of_n_verify(
     assert any("did you mean 'tip'?" in r["shown"] for r in rows)
     scores = stage_scores(store, run_id, BEST_OF_N, ks=(1, 3))
     assert scores.scores.abq == 1.0 and scores.pass_rates[attempts[0]["question_id"]].rate == 1.0
+
+    from tests.test_csv_worker import _descendants
+
+    def is_worker(pid: int) -> bool:
+        try:
+            return b"worker_main.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+    assert not [p for p in _descendants(os.getpid()) if is_worker(p)]  # no tool worker is left
 
     # a resume finds nothing left to pay for
     paid = stub_server.paid

@@ -199,3 +199,31 @@ def test_json_safe_values() -> None:
     assert type(json_safe(np.float64(0.5))) is float and type(json_safe(np.str_("a"))) is str
     assert json_safe(pd.Timestamp("2024-01-02")) == "2024-01-02T00:00:00"
     assert json_safe({"a": pd.NA, 1: pd.NaT}) == {"a": None, "1": None}
+
+
+def test_hostile_column_names_work_as_plain_names(tmp_path: Path) -> None:
+    """Quotes, backticks, newlines and unicode in names: never evaluated, only looked up."""
+    from workbench.core.csv_agent.tables import read_table
+
+    path = tmp_path / "odd.csv"
+    path.write_text('"it\'s","`x`","a\nb","größe ü"\n1,2,3,4\n5,6,7,8\n', encoding="utf-8")
+    frames = Frames(read_table(path).frame)
+    assert list(frames.get("df").columns) == ["it's", "`x`", "a\nb", "größe ü"]
+    r = run_tool(
+        frames,
+        "filter",
+        {"conditions": [{"column": "a\nb", "op": ">", "value": 3}], "save_as": "f"},
+    )
+    assert r["n_rows"] == 1
+    g = run_tool(frames, "groupby_agg", {"by": ["`x`"], "column": "größe ü", "agg": "sum"})
+    assert g["rows"] == [[2, 4], [6, 8]]
+    c = run_tool(frames, "compute", {"expression": "col(\"it's\") + col('`x`')"})
+    assert c["rows"] == [[3], [11]]
+    shown = render_result(run_tool(frames, "head", {"n": 1}))
+    assert "a\\nb" in shown  # one line per row, whatever the names hold
+    bad = run_tool(frames, "describe", {"column": "it`s"})
+    assert (
+        bad["is_error"]
+        and "did you mean 'it\\'s'?" not in bad["error"]
+        and "\n" not in bad["error"]
+    )

@@ -71,13 +71,13 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return format(value, ".10g")
     if isinstance(value, str):
-        return value.replace("\n", "\\n")
+        return value.replace("\n", "\\n").replace("\r", "\\r")
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def table_text(columns: list[str], rows: list[list[Any]]) -> str:
     """A plain aligned table: a header line, then one line per row."""
-    cells = [[str(c) for c in columns], *[[_cell(v) for v in row] for row in rows]]
+    cells = [[_cell(str(c)) for c in columns], *[[_cell(v) for v in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(line.rstrip() for line in lines)
