@@ -57,6 +57,7 @@ SINGLE = {
     "answers": {"n": len(TIPS)},
 }
 DUPLICATE = {**SUNDAY, "question": "What is the mean tip on Sundays ?"}
+FIXED = {**WRONG, "answers": {"max_bill": DINNER_BILL}}  # the teacher's answer to feedback
 GENERATED = [SUNDAY, WRONG, SINGLE, DUPLICATE]
 
 
@@ -76,17 +77,31 @@ def csv_responder(path: str, body: dict[str, Any]) -> StubReply:
             return call("schema")
         if turn == 1:
             return call("groupby_agg", by=["day"], column="tip", agg="mean")
+        if "Some questions were rejected" in text:
+            return StubReply(text="Fixed:\n```json\n" + json.dumps([FIXED]) + "\n```")
         return StubReply(text="Here are my questions:\n```json\n" + json.dumps(GENERATED) + "\n```")
     hinted = "Hint:" in text
+    if "largest dinner bill" in text:
+        day, frame, expression, name, value = (
+            "Dinner",
+            "dinner",
+            "max(total_bill)",
+            "max_bill",
+            DINNER_BILL,
+        )
+        column = "time"
+    else:
+        day, frame, expression, name, value = "Sun", "sun", "mean(tip)", "mean_tip", SUNDAY_TIP
+        column = "day"
     script = [
-        call("filter", conditions=[{"column": "day", "op": "==", "value": "Sun"}], save_as="sun"),
-        call("compute", expression="mean(tip)", frame="sun"),
+        call("filter", conditions=[{"column": column, "op": "==", "value": day}], save_as=frame),
+        call("compute", expression=expression, frame=frame),
     ]
     if not hinted:  # a student slips once before finding its way
         script.insert(0, call("describe", column="Tip"))
     if turn < len(script):
         return script[turn]
-    return StubReply(text=f"The mean Sunday tip is @mean_tip[{SUNDAY_TIP:.2f}].")
+    return StubReply(text=f"The answer is @{name}[{value:.2f}].")
 
 
 KEY_ENV = "WB_CSV_TEST_KEY"

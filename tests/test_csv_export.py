@@ -63,7 +63,7 @@ async def test_every_format_has_its_shape(tmp_path: Path, stub_server: StubServe
     store, run_id = await _run(tmp_path, stub_server)
     records = {fmt: list(iter_records(store, run_id, fmt)) for fmt in FORMATS}
 
-    assert len(records["sft-openai"]) == 4  # the hinted conversation and 3 attempts
+    assert len(records["sft-openai"]) == 8  # per question: the hinted conversation, 3 attempts
     for record in records["sft-openai"]:
         check_openai_record(record)
         assert all("Hint:" not in m["content"] for m in record["messages"])
@@ -80,7 +80,7 @@ async def test_every_format_has_its_shape(tmp_path: Path, stub_server: StubServe
             if m["role"] == "tool":
                 assert m["name"] in ("filter", "compute", "describe")
 
-    (rl,) = records["rl-trl"]
+    rl, _ = records["rl-trl"]
     assert [m["role"] for m in rl["prompt"]] == ["system", "user"] and "Hint:" not in rl["prompt"][
         1
     ]["content"]
@@ -93,7 +93,7 @@ async def test_every_format_has_its_shape(tmp_path: Path, stub_server: StubServe
     rewards = verify.trl_reward([right, wrong, missing], [rl["answers"]] * 3, [rl["format"]] * 3)
     assert rewards == [1.0, 0.0, 0.0]
 
-    (verl,) = records["rl-verl"]
+    verl, _ = records["rl-verl"]
     assert verl["data_source"] == "workbench-csv" and verl["ability"] == "table-qa"
     truth = verl["reward_model"]["ground_truth"]
     assert isinstance(truth, str) and set(json.loads(truth)) == {"answers", "format", "dag"}
@@ -101,7 +101,7 @@ async def test_every_format_has_its_shape(tmp_path: Path, stub_server: StubServe
         verify.verl_compute_score("workbench-csv", t, truth) for t in (right, wrong, missing)
     ] == [1.0, 0.0, 0.0]
 
-    (orl,) = records["rl-openrlhf"]
+    orl, _ = records["rl-openrlhf"]
     assert set(orl) == {"prompt", "answers"} and isinstance(orl["prompt"], str)
     prompt = orl["prompt"]
     out = verify.openrlhf_reward_func(
@@ -116,7 +116,7 @@ async def test_keep_hint_keeps_it_with_weight_zero(tmp_path: Path, stub_server: 
         r for r in iter_records(store, run_id, "sft-openai", keep_hint=True)
         if "Hint:" in r["messages"][1]["content"]
     ]  # fmt: skip
-    assert len(hinted) == 1
+    assert len(hinted) == 2
     assistants = [m for m in hinted[0]["messages"] if m["role"] == "assistant"]
     assert assistants and all(m["weight"] == 0 for m in assistants)
 
@@ -128,7 +128,7 @@ async def test_files_parquet_and_the_cli(
 
     store, run_id = await _run(tmp_path, stub_server)
     path = tmp_path / "verl.parquet"
-    assert export_run(store, run_id, "rl-verl", path) == 1
+    assert export_run(store, run_id, "rl-verl", path) == 2
     table = pq.read_table(path)
     assert table.column_names == ["data_source", "prompt", "ability", "reward_model", "extra_info"]
     out = tmp_path / "sft.jsonl"
@@ -137,8 +137,8 @@ async def test_files_parquet_and_the_cli(
     assert (
         main(["--db", db, "export", str(run_id), "--format", "sft-openai", "--out", str(out)]) == 0
     )
-    assert "wrote 4 records" in capsys.readouterr().out
+    assert "wrote 8 records" in capsys.readouterr().out
     lines = out.read_text().splitlines()
-    assert len(lines) == 4 and "sk-csv-export-key-424242" not in out.read_text()
+    assert len(lines) == 8 and "sk-csv-export-key-424242" not in out.read_text()
     for line in lines:
         check_openai_record(json.loads(line))

@@ -34,8 +34,9 @@ async def test_generate_validate_answer_best_of_n_verify(
     config = load_experiment_config(CONFIG)
     run_id = await run_experiment(store, registry, settings, config, engine=engine)
     assert store.get_run(run_id)["status"] == "done"
-    # 3 teacher turns, 3 hinted turns, 3 attempts x 4 turns
-    assert stub_server.paid == 3 + 3 + 3 * 4
+    # 4 teacher turns (the last answers the feedback), then for 2 questions:
+    # 3 hinted turns, 3 attempts x 4 turns
+    assert stub_server.paid == 4 + 2 * 3 + 2 * 3 * 4
 
     statuses = {r["payload"]["status"]: r for r in question_rows(store, run_id)}
     reasons = [r["payload"]["reason"] for r in question_rows(store, run_id)]
@@ -44,20 +45,33 @@ async def test_generate_validate_answer_best_of_n_verify(
     )
     mismatch = statuses["dag_answer_mismatch"]["payload"]
     assert "the DAG gives" in mismatch["reason"] and mismatch["recomputed"]["max_bill"] > 0
-    assert statuses["accepted"]["payload"]["question"]["question"] == SUNDAY["question"]
+    accepted = [
+        r["payload"]["question"]["question"]
+        for r in question_rows(store, run_id)
+        if r["status"] == "done"
+    ]
+    assert accepted == [SUNDAY["question"], "What is the largest dinner bill?"]  # fixed on retry
+    assert len(question_rows(store, run_id)) == 5
+    from tests.stub_wire import request_text
+
+    retry = [
+        r for r in stub_server.requests if "Some questions were rejected" in request_text(r.body)
+    ]
+    assert len(retry) == 1  # max_retries = 1: the reasons went back once
+    assert "dag_answer_mismatch: max_bill: stated" in request_text(retry[0].body)
 
     hint = verified(store, run_id, ANSWER_HINT)
-    assert len(hint) == 1 and hint[0]["keep"] and hint[0]["stop_reason"] == "answered"
-    assert hint[0]["subs"][0]["predicted"] == f"{SUNDAY_TIP:.2f}"
+    assert len(hint) == 2 and all(h["keep"] and h["stop_reason"] == "answered" for h in hint)
+    assert f"{SUNDAY_TIP:.2f}" in [h["subs"][0]["predicted"] for h in hint]
     attempts = verified(store, run_id, BEST_OF_N)
-    assert len(attempts) == 3 and all(a["correct"] for a in attempts)
+    assert len(attempts) == 6 and all(a["correct"] for a in attempts)
     assert all(a["turns"] == 4 and a["tool_calls"] == 3 and a["tool_errors"] == 1 for a in attempts)
     assert all(a["overlap"]["jaccard"] == 1.0 for a in attempts)
 
     # tools ran once per distinct call: the attempts' repeats came from the cache
     rows = store.query("SELECT tool, cache_hit, error_kind, shown FROM tool_calls ORDER BY id")
-    assert len(rows) == 2 + 2 + 3 * 3
-    assert sum(r["cache_hit"] for r in rows) >= 4
+    assert len(rows) == 2 + 2 * 2 + 2 * 3 * 3
+    assert sum(r["cache_hit"] for r in rows) >= 8
     assert any("did you mean 'tip'?" in r["shown"] for r in rows)
     scores = stage_scores(store, run_id, BEST_OF_N, ks=(1, 3))
     assert scores.scores.abq == 1.0 and scores.pass_rates[attempts[0]["question_id"]].rate == 1.0
@@ -76,7 +90,7 @@ async def test_generate_validate_answer_best_of_n_verify(
     paid = stub_server.paid
     await run_experiment(store, registry, settings, config, run_id=run_id, engine=engine)
     assert stub_server.paid == paid
-    assert len(store.samples(run_id, GENERATE)) == 3
+    assert len(store.samples(run_id, GENERATE)) == 4
     await registry.aclose()
 
 

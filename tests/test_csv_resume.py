@@ -78,7 +78,7 @@ def test_sigkill_mid_conversation_then_resume_pays_each_turn_once(
     )
     try:
         # generation (3) + hint (3) done, best-of-n under way
-        assert stub_server.wait_for(lambda s: s.paid >= 14, timeout=90)
+        assert stub_server.wait_for(lambda s: s.paid >= 24, timeout=90)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -89,7 +89,7 @@ def test_sigkill_mid_conversation_then_resume_pays_each_turn_once(
     with Store(tmp_path / "wb.db") as store:
         committed = store.query("SELECT request FROM calls WHERE status = 'ok' AND cache_hit = 0")
     before = {_turn_key(json.loads(c["request"])) for c in committed}
-    assert 6 <= len(before) < 3 + 3 + 8 * 4  # killed mid-run
+    assert 10 <= len(before) < 4 + 2 * 3 + 2 * 8 * 4  # killed mid-run
 
     resume = subprocess.run(
         [*cmd[:-2], "run", "--resume", "1"], cwd=tmp_path, env=env, capture_output=True,
@@ -98,13 +98,13 @@ def test_sigkill_mid_conversation_then_resume_pays_each_turn_once(
     assert resume.returncode == 0, resume.stderr
     paid = Counter(_turn_key(r.body) for r in stub_server.requests if r.outcome == "ok")
     assert all(paid[key] == 1 for key in before)  # a turn stored before the kill: never re-sent
-    assert len(paid) == 3 + 3 + 8 * 4  # every turn of every conversation, once each
+    assert len(paid) == 4 + 2 * 3 + 2 * 8 * 4  # every turn of every conversation, once each
     # only requests in flight at the kill (at most max_concurrency) were sent twice
     assert sum(paid.values()) - len(paid) <= 4
     with Store(tmp_path / "wb.db") as store:
         assert store.get_run(1)["status"] == "done"
         attempts = verified(store, 1, BEST_OF_N)
-        assert len(attempts) == 8 and all(a["correct"] and a["turns"] == 4 for a in attempts)
+        assert len(attempts) == 16 and all(a["correct"] and a["turns"] == 4 for a in attempts)
         # every tool call of every turn is stored once
         dupes = store.scalar(
             "SELECT COUNT(*) FROM (SELECT sample_id, call_id FROM tool_calls"

@@ -84,6 +84,7 @@ class PipelineOptions:
     max_tokens: int = 2048
     seed: int = 0
     check_fragile: bool = True
+    max_retries: int = 1  # rejected questions go back to the teacher this many times
     min_overlap: float = 0.5
     max_table_workers: int = 4
     questions_run: int | None = None  # answer another run's questions (e.g. a DABench import)
@@ -157,6 +158,7 @@ class Conversation:
     key: str  # question id, or the table's sha256 prefix for generation
     sample: int
     turns: tuple[Turn, ...]  # done turns, in order
+    feedback: dict[int, str] = field(default_factory=dict)  # turn sample id -> rejections
 
     @property
     def conv_id(self) -> str:
@@ -172,13 +174,20 @@ class Conversation:
                 streak = streak + 1 if result.error_kind else 0
         return streak
 
-    def stop_reason(self, *, max_turns: int, tool_error_limit: int) -> str | None:
-        """Why it is over, or None while it goes on (tool calls not yet run count as going on)."""
+    def stop_reason(
+        self, *, max_turns: int, tool_error_limit: int, max_retries: int = 0
+    ) -> str | None:
+        """Why it is over, or None while it goes on (tool calls not yet run count as going on).
+
+        A teacher whose questions were rejected gets the reasons back and another turn,
+        ``max_retries`` times.
+        """
         if not self.turns:
             return None
         last = self.turns[-1]
         if not last.tool_calls:
-            return "answered"
+            retry = last.sample_id in self.feedback and len(self.feedback) <= max_retries
+            return None if retry and len(self.turns) < max_turns else "answered"
         if not last.tools_done:
             return None
         if self.errors_in_a_row() >= tool_error_limit:
@@ -194,6 +203,8 @@ class Conversation:
             for tc in turn.tool_calls:
                 result = turn.results.get(tc.id)
                 out.append(Message("tool", result.shown if result else "", tool_call_id=tc.id))
+            if turn.sample_id in self.feedback:
+                out.append(Message("user", self.feedback[turn.sample_id]))
         return tuple(out)
 
     @property
@@ -262,9 +273,32 @@ def load_conversations(
                 results=results.get(int(r["id"]), {}),
             )
         )
+    feedback = _feedback(store, run_id) if stage == GENERATE else {}
+    out = {}
+    for conv_key, ts in turns.items():
+        ordered = tuple(sorted(ts, key=lambda t: t.turn))
+        mine = {t.sample_id: feedback[t.sample_id] for t in ordered if t.sample_id in feedback}
+        out[conv_key] = Conversation(stage, conv_key[0], conv_key[1], ordered, mine)
+    return out
+
+
+def _feedback(store: Store, run_id: int) -> dict[int, str]:
+    """For each teacher answer with rejected questions: the reasons, as the next user turn."""
+    reasons: dict[int, list[str]] = defaultdict(list)
+    for r in store.query(
+        "SELECT parent_id, output, payload FROM samples WHERE run_id = ? AND stage = ?"
+        " AND status = ? AND parent_id IS NOT NULL ORDER BY id",
+        (run_id, QUESTION, SampleStatus.INVALID),
+    ):
+        payload = loads(r["payload"], {})
+        question = (payload.get("question") or {}).get("question") or str(r["output"] or "")[:80]
+        reasons[int(r["parent_id"])].append(f"- {question[:120]!r}: {payload.get('reason')}")
     return {
-        key: Conversation(stage, key[0], key[1], tuple(sorted(ts, key=lambda t: t.turn)))
-        for key, ts in turns.items()
+        parent: "Some questions were rejected:\n"
+        + "\n".join(lines)
+        + "\nFix them and reply with the corrected questions only, as one JSON array in a "
+        "```json block."
+        for parent, lines in reasons.items()
     }
 
 
@@ -300,7 +334,7 @@ class Pipeline:
     def rounds(self) -> list[str]:
         out = []
         for stage in self.o.stages:
-            n = self.o.explore_turns + 1 if stage == GENERATE else self.o.max_turns
+            n = self.max_turns(stage)
             out += [f"{stage}{ROUND_SEPARATOR}{i}" for i in range(1, n + 1)]
         return out
 
@@ -309,7 +343,9 @@ class Pipeline:
         return round_name.split(ROUND_SEPARATOR, 1)[0]
 
     def max_turns(self, stage: str) -> int:
-        return self.o.explore_turns + 1 if stage == GENERATE else self.o.max_turns
+        if stage == GENERATE:
+            return self.o.explore_turns + 1 + self.o.max_retries
+        return self.o.max_turns
 
     def check_models(self, provider_kinds: dict[str, str]) -> None:
         """A model whose provider cannot call tools is a ``ConfigError`` before any spend."""
@@ -390,11 +426,16 @@ class Pipeline:
         """The next turn of every unfinished conversation of ``stage``."""
         targets = self.targets(store, run_id, stage)
         self.run_pending_tools(store, run_id, stage, targets)
+        if stage == GENERATE:
+            self.validate_generated(store, run_id)  # a resumed run: feedback before the next turn
         conversations = load_conversations(store, run_id, stage)
         limit = self.max_turns(stage)
+        retries = self.o.max_retries if stage == GENERATE else 0
         for t in targets:
             conv = conversations.get((t.key, t.sample)) or Conversation(stage, t.key, t.sample, ())
-            if conv.stop_reason(max_turns=limit, tool_error_limit=self.o.tool_error_limit):
+            if conv.stop_reason(
+                max_turns=limit, tool_error_limit=self.o.tool_error_limit, max_retries=retries
+            ):
                 continue
             if conv.turns and not conv.turns[-1].tools_done:
                 continue  # its tools could not run (the worker failed to start): next round
