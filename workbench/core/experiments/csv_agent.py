@@ -49,6 +49,7 @@ class CsvAgentConfig(ExperimentConfig):
     max_chars: int = Field(default=4000, ge=100, le=200_000)
     max_tokens: int = Field(default=2048, ge=16)
     check_fragile: bool = True
+    max_retries: int = Field(default=1, ge=0, le=5)  # rejected questions back to the teacher
     min_overlap: float = Field(default=0.5, ge=0.0, le=1.0)
     max_table_workers: int = Field(default=4, ge=1, le=64)
     questions_run: int | None = Field(default=None, ge=1)  # answer that run's questions
@@ -95,6 +96,7 @@ class CsvAgentConfig(ExperimentConfig):
             max_tokens=self.max_tokens,
             seed=self.seed,
             check_fragile=self.check_fragile,
+            max_retries=self.max_retries,
             min_overlap=self.min_overlap,
             max_table_workers=self.max_table_workers,
             questions_run=self.questions_run,
