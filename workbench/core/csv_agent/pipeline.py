@@ -557,6 +557,25 @@ class Pipeline:
             self.validate_generated(store, run_id)
         else:
             self.verify_conversations(store, run_id, stage)
+        self.release_finished(store, run_id, stage)
+
+    def release_finished(self, store: Store, run_id: int, stage: str) -> int:
+        """Free the worker frames of conversations that are over (they hold memory)."""
+        conversations = load_conversations(store, run_id, stage)
+        retries = self.o.max_retries if stage == GENERATE else 0
+        n = 0
+        for conv in conversations.values():
+            session = self._sessions.get(conv.conv_id)
+            reason = conv.stop_reason(
+                max_turns=self.max_turns(stage),
+                tool_error_limit=self.o.tool_error_limit,
+                max_retries=retries,
+            )
+            if session is not None and reason is not None:
+                session.close()
+                del self._sessions[conv.conv_id]
+                n += 1
+        return n
 
     def validate_generated(self, store: Store, run_id: int) -> int:
         """Parse and validate each finished teacher conversation not yet validated."""
@@ -597,13 +616,18 @@ class Pipeline:
                     raws = []
                     rows.append(_question_row(run_id, f"{key}-{sample}-malformed", final, table,
                                               final.text, "malformed_json", str(exc)))  # fmt: skip
-                checks = questions.validate_questions(
-                    raws,
-                    table_sha256=table.sha256,
-                    runner=self._dag_runner(table),
-                    accepted=accepted_by_table[table.sha256],
-                    check_fragile=self.o.check_fragile,
-                )
+                runner, sessions = self._dag_runner(table)
+                try:
+                    checks = questions.validate_questions(
+                        raws,
+                        table_sha256=table.sha256,
+                        runner=runner,
+                        accepted=accepted_by_table[table.sha256],
+                        check_fragile=self.o.check_fragile,
+                    )
+                finally:
+                    for session in sessions.values():
+                        session.close()  # a DAG's frames are not needed after its check
                 for check in checks:
                     if check.accepted and check.question is not None:
                         accepted_by_table[table.sha256].append(check.question)
@@ -621,7 +645,10 @@ class Pipeline:
             n += len(rows)
         return n
 
-    def _dag_runner(self, table: TableRecord) -> questions.ToolRunner:
+    def _dag_runner(
+        self, table: TableRecord
+    ) -> tuple[questions.ToolRunner, dict[str, ToolSession]]:
+        """A runner with one frame space per DAG run, and the sessions to close afterwards."""
         source = TableSource(table.path, table.sha256, table.delimiter, table.encoding)
         sessions: dict[str, ToolSession] = {}
         pool = self.pool()
@@ -632,7 +659,7 @@ class Pipeline:
                 session = sessions[conv] = ToolSession(pool, source, f"dag/{conv}")
             return session.call(tool, args).result
 
-        return run
+        return run, sessions
 
     def verify_conversations(self, store: Store, run_id: int, stage: str) -> int:
         """Verify every finished conversation of ``stage`` (re-runnable: rows are replaced)."""
