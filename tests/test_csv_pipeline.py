@@ -17,8 +17,10 @@ from workbench.core.csv_agent.pipeline import (
     stage_scores,
     verified,
 )
+from workbench.core.engine import Engine, RetryPolicy
 from workbench.core.errors import ConfigError
 from workbench.core.experiments import load_experiment_config, run_experiment
+from workbench.core.settings import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -103,3 +105,24 @@ async def test_a_model_that_cannot_call_tools_is_refused_before_any_spend(
         await run_experiment(store, registry, settings, config, engine=engine)
     assert stub_server.paid == 0
     await registry.aclose()
+
+
+async def test_a_budget_stop_leaves_conversations_counted_as_budget(
+    tmp_path: Path, stub_server: StubServer
+) -> None:
+    engine, store, settings, registry = setup(tmp_path, stub_server, "openai")
+    settings = Settings(
+        providers=settings.providers,
+        pricing={
+            "stub:teacher-1": {"input": 0.0, "output": 0.0},
+            "stub:student-1": {"input": 100.0, "output": 100.0},  # a few turns fit in $1
+        },
+    )
+    config = load_experiment_config({**CONFIG, "budget_usd": 1.0})
+    engine = Engine(store, registry, settings, retry=RetryPolicy(base_s=0.001, cap_s=0.01))
+    run_id = await run_experiment(store, registry, settings, config, engine=engine)
+    await registry.aclose()
+    assert store.get_run(run_id)["status"] == "stopped: budget"
+    scores = stage_scores(store, run_id, BEST_OF_N)
+    assert scores.stop_reasons.get("budget", 0) >= 1, scores.stop_reasons
+    assert stage_scores(store, run_id, ANSWER_HINT).stop_reasons == {"answered": 2}

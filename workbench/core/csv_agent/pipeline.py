@@ -39,7 +39,7 @@ from workbench.core.csv_agent.worker import (
 from workbench.core.engine import WorkItem, item_key
 from workbench.core.errors import ConfigError
 from workbench.core.providers import Message, ModelRequest, ToolCall, ToolSpec, split_model_ref
-from workbench.core.status import SampleStatus
+from workbench.core.status import RunStatus, SampleStatus
 from workbench.core.store import Store, dumps, loads, now_iso
 
 GENERATE = "csv_generate"
@@ -872,6 +872,17 @@ def stage_scores(store: Store, run_id: int, stage: str, ks: Sequence[int] = (1,)
             first.append(verdict)
         outcomes[str(p.get("question_id"))].append(bool(p.get("correct")))
         stops[str(p.get("stop_reason"))] += 1
+    started = int(
+        store.scalar(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT json_extract(payload, '$.conversation'),"
+            " sample_index FROM samples WHERE run_id = ? AND stage = ?)",
+            (run_id, stage),
+        )
+        or 0
+    )
+    if started > len(rows):  # begun, never finished: the budget stopped the run, or it still runs
+        budget = store.get_run(run_id)["status"] == RunStatus.BUDGET
+        stops["budget" if budget else "unfinished"] += started - len(rows)
     return StageScores(
         stage=stage,
         conversations=len(rows),
