@@ -142,3 +142,27 @@ async def test_files_parquet_and_the_cli(
     assert len(lines) == 8 and "sk-csv-export-key-424242" not in out.read_text()
     for line in lines:
         check_openai_record(json.loads(line))
+
+
+async def test_dataset_shapes_save_to_disk(
+    tmp_path: Path, stub_server: StubServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import datasets
+
+    store, run_id = await _run(tmp_path, stub_server)
+    db = str(store.path)
+    store.close()
+    for shape, n in (("sft-openai", 8), ("sft-trl", 8), ("rl-trl", 2), ("rl-verl", 2)):
+        out = tmp_path / f"ds-{shape}"
+        args = ["--db", db, "export", str(run_id), "--format", "dataset", "--shape", shape]
+        assert main([*args, "--out", str(out)]) == 0
+        ds = datasets.load_from_disk(str(out))
+        assert len(ds) == n
+        if shape.startswith("sft"):
+            first = ds[0]["messages"]
+            assert [m["role"] for m in first[:2]] == ["system", "user"]
+            calls = [tc for m in first for tc in (m.get("tool_calls") or [])]
+            assert calls and all(
+                isinstance(json.loads(tc["function"]["arguments"]), dict) for tc in calls
+            )
+    capsys.readouterr()

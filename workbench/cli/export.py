@@ -20,6 +20,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="CSV-agent SFT formats: keep the hint in hinted conversations (weight 0 in sft-openai)",
     )
+    p.add_argument(
+        "--shape",
+        choices=CSV_AGENT_FORMATS,
+        help="with --format dataset: a CSV-agent run's records of this shape as a datasets.Dataset",
+    )
     p.add_argument("--out", help="output file (a directory for --format dataset)")
     p.add_argument("--stage", help="only samples of this stage (e.g. continue)")
     p.add_argument(
@@ -51,7 +56,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     if not args.out and not args.push:
         raise InputError("export: give --out PATH (or --push REPO_ID with --format dataset)")
-    if args.format in CSV_AGENT_FORMATS:
+    if args.format in CSV_AGENT_FORMATS or args.shape:
         return _export_csv_agent(args)
     if args.push and args.format != "dataset":
         raise InputError("export: --push needs --format dataset")
@@ -143,11 +148,24 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def _export_csv_agent(args: argparse.Namespace) -> int:
-    from workbench.core.csv_agent.export import export_run
+    from workbench.core.csv_agent.export import export_run, save_dataset, to_dataset
+    from workbench.core.errors import InputError
     from workbench.core.store import open_store
 
+    if args.shape and args.format != "dataset":
+        raise InputError("export: --shape goes with --format dataset")
     with open_store(args.db) as store:
         store.get_run(args.run_id)
-        n = export_run(store, args.run_id, args.format, args.out, keep_hint=args.keep_hint)
+        if args.shape and args.push:
+            to_dataset(store, args.run_id, args.shape, keep_hint=args.keep_hint).push_to_hub(
+                args.push, private=True
+            )
+            print(f"pushed to {args.push}")
+            if not args.out:
+                return 0
+        if args.shape:
+            n = save_dataset(store, args.run_id, args.shape, args.out, keep_hint=args.keep_hint)
+        else:
+            n = export_run(store, args.run_id, args.format, args.out, keep_hint=args.keep_hint)
     print(f"wrote {n} records to {args.out}")
     return 0

@@ -268,3 +268,36 @@ def _write_parquet(records: Iterator[Mapping[str, Any]], path: Path) -> int:
             writer.write_table(pa.Table.from_pylist(batch, schema=schema))
             n += len(batch)
     return n
+
+
+def to_dataset(store: Store, run_id: int, fmt: str, *, keep_hint: bool = False) -> Any:
+    """A ``datasets.Dataset`` of ``fmt``'s records (``save_to_disk`` / ``push_to_hub``).
+
+    Tool-call arguments and the verl ground truth stay JSON text where a trainer's shape
+    has them as text; ``sft-trl`` arguments, whose keys differ per tool, become JSON text
+    too, since one Arrow column cannot hold objects of every tool's shape.
+    """
+    import datasets  # heavy; only for this export
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for record in iter_records(store, run_id, fmt, keep_hint=keep_hint):
+            if fmt == "sft-trl":
+                for m in record["messages"]:
+                    for tc in m.get("tool_calls", []):
+                        tc["function"]["arguments"] = json.dumps(tc["function"]["arguments"])
+            if "tools" in record:  # each tool's parameters differ: JSON text, one schema
+                record["tools"] = json.dumps(record["tools"])
+            yield record
+
+    return datasets.Dataset.from_list(list(rows()))
+
+
+def save_dataset(
+    store: Store, run_id: int, fmt: str, path: str | Path, *, keep_hint: bool = False
+) -> int:
+    ds = to_dataset(store, run_id, fmt, keep_hint=keep_hint)
+    try:
+        ds.save_to_disk(str(path))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot save dataset: {exc.strerror or exc}") from None
+    return len(ds)
