@@ -126,3 +126,20 @@ async def test_a_budget_stop_leaves_conversations_counted_as_budget(
     scores = stage_scores(store, run_id, BEST_OF_N)
     assert scores.stop_reasons.get("budget", 0) >= 1, scores.stop_reasons
     assert stage_scores(store, run_id, ANSWER_HINT).stop_reasons == {"answered": 2}
+
+
+def test_experiment_kinds_load_without_pandas() -> None:
+    """Start-up stays lean: the CSV pipeline (and pandas) load when a CSV run is made."""
+    import subprocess
+    import sys
+
+    code = "import sys, workbench.core.experiments.kinds as k; assert 'csv_agent' in k.KINDS; "
+    code += "assert 'pandas' not in sys.modules, 'pandas imported at start-up'"
+    root = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert out.returncode == 0, out.stderr

@@ -8,23 +8,17 @@ of one turn per conversation (``csv_answer_hint#3`` is its third turn).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from workbench.core.csv_agent.pipeline import (
-    ANSWER_HINT,
-    BEST_OF_N,
-    Pipeline,
-    PipelineOptions,
-    question_rows,
-    stage_scores,
-)
-from workbench.core.csv_agent.worker import WorkerLimits
 from workbench.core.engine import WorkItem
 from workbench.core.experiments.base import Experiment, ExperimentConfig, renamed
 from workbench.core.settings import Settings
 from workbench.core.store import Store
+
+if TYPE_CHECKING:  # the pipeline imports pandas: loaded when a CSV run is made, not at start-up
+    from workbench.core.csv_agent.pipeline import Pipeline, PipelineOptions
 
 StageName = Literal["csv_generate", "csv_answer_hint", "csv_best_of_n"]
 
@@ -76,6 +70,9 @@ class CsvAgentConfig(ExperimentConfig):
         return self
 
     def options(self) -> PipelineOptions:
+        from workbench.core.csv_agent.pipeline import PipelineOptions
+        from workbench.core.csv_agent.worker import WorkerLimits
+
         return PipelineOptions(
             tables=self.tables,
             teacher=self.teacher,
@@ -115,8 +112,10 @@ class CsvAgentExperiment(Experiment):
     config: CsvAgentConfig
 
     def __init__(self, config: ExperimentConfig) -> None:
+        from workbench.core.csv_agent.pipeline import Pipeline
+
         super().__init__(config)
-        self.pipeline = Pipeline(self.config.options())
+        self.pipeline: Pipeline = Pipeline(self.config.options())
 
     def use_settings(self, settings: Settings) -> None:
         """Refuse models that cannot call tools before anything is sent."""
@@ -126,7 +125,7 @@ class CsvAgentExperiment(Experiment):
         return self.pipeline.rounds()
 
     def items(self, stage: str, store: Store, run_id: int) -> Iterator[WorkItem]:
-        return self.pipeline.items(store, run_id, Pipeline.base_stage(stage))
+        return self.pipeline.items(store, run_id, self.pipeline.base_stage(stage))
 
     def after_stage(self, stage: str, store: Store, run_id: int) -> None:
         self.pipeline.after_round(store, run_id, stage)
@@ -134,6 +133,13 @@ class CsvAgentExperiment(Experiment):
             self.pipeline.close()  # no worker outlives the run
 
     def summarise(self, store: Store, run_id: int) -> dict[str, Any]:
+        from workbench.core.csv_agent.pipeline import (
+            ANSWER_HINT,
+            BEST_OF_N,
+            question_rows,
+            stage_scores,
+        )
+
         rows = question_rows(store, run_id)
         reasons: dict[str, int] = {}
         for r in rows:
