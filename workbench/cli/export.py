@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--shape",
         choices=CSV_AGENT_FORMATS,
-        help="with --format dataset: a CSV-agent run's records of this shape as a datasets.Dataset",
+        help="for --format dataset: a CSV-agent run's records of this shape as a datasets.Dataset",
     )
     p.add_argument("--out", help="output file (a directory for --format dataset)")
     p.add_argument("--stage", help="only samples of this stage (e.g. continue)")
