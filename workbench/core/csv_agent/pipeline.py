@@ -34,7 +34,6 @@ from workbench.core.csv_agent.worker import (
     WorkerLimits,
     WorkerPool,
     record_tool_call,
-    unpack,
 )
 from workbench.core.engine import WorkItem, item_key
 from workbench.core.errors import ConfigError
@@ -133,7 +132,6 @@ class StoredToolResult:
     args: Any
     shown: str
     error_kind: str | None
-    raw: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -240,7 +238,7 @@ def load_conversations(
     )
     results: dict[int, dict[str, StoredToolResult]] = defaultdict(dict)
     for r in store.query(
-        "SELECT t.sample_id, t.call_id, t.tool, t.args, t.shown, t.error_kind, t.raw"
+        "SELECT t.sample_id, t.call_id, t.tool, t.args, t.shown, t.error_kind"
         f" FROM tool_calls t JOIN samples s ON s.id = t.sample_id WHERE {where} ORDER BY t.id",
         params,
     ):
@@ -250,7 +248,6 @@ def load_conversations(
             loads(r["args"]),
             str(r["shown"]),
             r["error_kind"],
-            unpack(r["raw"]),
         )
     turns: dict[tuple[str, int], list[Turn]] = defaultdict(list)
     for r in rows:
@@ -425,10 +422,12 @@ class Pipeline:
     def items(self, store: Store, run_id: int, stage: str) -> Iterator[WorkItem]:
         """The next turn of every unfinished conversation of ``stage``."""
         targets = self.targets(store, run_id, stage)
-        self.run_pending_tools(store, run_id, stage, targets)
+        conversations = self.run_pending_tools(store, run_id, stage, targets)
         if stage == GENERATE:
             self.validate_generated(store, run_id)  # a resumed run: feedback before the next turn
-        conversations = load_conversations(store, run_id, stage)
+            conversations = None
+        if conversations is None:
+            conversations = load_conversations(store, run_id, stage)
         limit = self.max_turns(stage)
         retries = self.o.max_retries if stage == GENERATE else 0
         for t in targets:
@@ -502,8 +501,12 @@ class Pipeline:
 
     def run_pending_tools(
         self, store: Store, run_id: int, stage: str, targets: Sequence[Target]
-    ) -> None:
-        """Run and store the tool calls of finished turns that have no stored result yet."""
+    ) -> dict[tuple[str, int], Conversation] | None:
+        """Run and store the tool calls of finished turns that have no stored result yet.
+
+        Returns the conversations as loaded when nothing had to run (still current), else
+        None: the caller reloads them with the new results.
+        """
         by_key = {(t.key, t.sample): t for t in targets}
         conversations = load_conversations(store, run_id, stage)
         jobs: list[tuple[Conversation, Turn, ToolCall, TableRecord]] = []
@@ -516,7 +519,7 @@ class Pipeline:
                     if tc.id not in turn.results:
                         jobs.append((conv, turn, tc, target.table))
         if not jobs:
-            return
+            return conversations
         per_conv: dict[str, list[tuple[Conversation, Turn, ToolCall, TableRecord]]] = defaultdict(
             list
         )
@@ -546,22 +549,27 @@ class Pipeline:
                         run_id=run_id,
                         sample_id=turn.sample_id,
                     )
+        return None
 
     # -- after a round -------------------------------------------------------------------------
 
     def after_round(self, store: Store, run_id: int, round_name: str) -> None:
         stage = self.base_stage(round_name)
         targets = self.targets(store, run_id, stage)
-        self.run_pending_tools(store, run_id, stage, targets)
+        conversations = self.run_pending_tools(store, run_id, stage, targets)
         if stage == GENERATE:
             self.validate_generated(store, run_id)
-        else:
-            self.verify_conversations(store, run_id, stage)
-        self.release_finished(store, run_id, stage)
+            conversations = None  # validation may have given a teacher feedback to answer
+        if conversations is None:
+            conversations = load_conversations(store, run_id, stage)
+        if stage != GENERATE:
+            self.verify_conversations(store, run_id, stage, conversations)
+        self.release_finished(stage, conversations)
 
-    def release_finished(self, store: Store, run_id: int, stage: str) -> int:
+    def release_finished(
+        self, stage: str, conversations: dict[tuple[str, int], Conversation]
+    ) -> int:
         """Free the worker frames of conversations that are over (they hold memory)."""
-        conversations = load_conversations(store, run_id, stage)
         retries = self.o.max_retries if stage == GENERATE else 0
         n = 0
         for conv in conversations.values():
@@ -661,11 +669,18 @@ class Pipeline:
 
         return run, sessions
 
-    def verify_conversations(self, store: Store, run_id: int, stage: str) -> int:
+    def verify_conversations(
+        self,
+        store: Store,
+        run_id: int,
+        stage: str,
+        conversations: dict[tuple[str, int], Conversation] | None = None,
+    ) -> int:
         """Verify every finished conversation of ``stage`` (re-runnable: rows are replaced)."""
         source = self.o.questions_run or run_id
         answers = {str(q["question_id"]): q for q in accepted_questions(store, source)}
-        conversations = load_conversations(store, run_id, stage)
+        if conversations is None:
+            conversations = load_conversations(store, run_id, stage)
         rows = []
         for (key, sample), conv in conversations.items():
             reason = conv.stop_reason(
