@@ -5,11 +5,26 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+# CSV-agent run exports (core/csv_agent/export.py); named here so --help lists them
+CSV_AGENT_FORMATS = ("sft-openai", "sft-trl", "rl-trl", "rl-verl", "rl-openrlhf")
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("export", help="export a run's samples (or its analysis tables)")
     p.add_argument("run_id", type=int, metavar="RUN_ID")
-    p.add_argument("--format", choices=("jsonl", "csv", "parquet", "dataset"), default="jsonl")
+    p.add_argument(
+        "--format", choices=("jsonl", "csv", "parquet", "dataset", *CSV_AGENT_FORMATS), default="jsonl"
+    )
+    p.add_argument(
+        "--keep-hint",
+        action="store_true",
+        help="CSV-agent SFT formats: keep the hint in hinted conversations (weight 0 in sft-openai)",
+    )
+    p.add_argument(
+        "--shape",
+        choices=CSV_AGENT_FORMATS,
+        help="for --format dataset: a CSV-agent run's records of this shape as a datasets.Dataset",
+    )
     p.add_argument("--out", help="output file (a directory for --format dataset)")
     p.add_argument("--stage", help="only samples of this stage (e.g. continue)")
     p.add_argument(
@@ -46,6 +61,8 @@ def export_command(args: argparse.Namespace) -> int:
 
     if not args.out and not args.push:
         raise InputError("export: give --out PATH (or --push REPO_ID with --format dataset)")
+    if args.format in CSV_AGENT_FORMATS or args.shape:
+        return _export_csv_agent(args)
     if args.push and args.format != "dataset":
         raise InputError("export: --push needs --format dataset")
     store = open_store(args.db, create=False)
@@ -155,4 +172,28 @@ def compare_command(args: argparse.Namespace) -> int:
         f"A - B = {r.difference:+.1%} [{r.diff_low:+.1%}, {r.diff_high:+.1%}] "
         f"(bootstrap over problems, {r.confidence:.0%}); McNemar exact p = {r.p_value:.3g}"
     )
+    return 0
+
+
+def _export_csv_agent(args: argparse.Namespace) -> int:
+    from workbench.core.csv_agent.export import export_run, save_dataset, to_dataset
+    from workbench.core.errors import InputError
+    from workbench.core.store import open_store
+
+    if args.shape and args.format != "dataset":
+        raise InputError("export: --shape goes with --format dataset")
+    with open_store(args.db) as store:
+        store.get_run(args.run_id)
+        if args.shape and args.push:
+            to_dataset(store, args.run_id, args.shape, keep_hint=args.keep_hint).push_to_hub(
+                args.push, private=True
+            )
+            print(f"pushed to {args.push}")
+            if not args.out:
+                return 0
+        if args.shape:
+            n = save_dataset(store, args.run_id, args.shape, args.out, keep_hint=args.keep_hint)
+        else:
+            n = export_run(store, args.run_id, args.format, args.out, keep_hint=args.keep_hint)
+    print(f"wrote {n} records to {args.out}")
     return 0

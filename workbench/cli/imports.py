@@ -24,10 +24,18 @@ def register(sub: Any) -> None:
         description=(
             "Import problems.  SOURCE is a local file, a folder of them (one dataset per file) or a hub dataset name such as "
             "openai/gsm8k (with --config main) or HuggingFaceH4/MATH-500.  Importing the same "
-            "data again updates problems instead of duplicating them."
+            "data again updates problems instead of duplicating them.  A CSV for the CSV agent "
+            "is a table, not problems: give it with --table PATH (a plain `import data.csv` "
+            "reads problems from the CSV)."
         ),
     )
     p.add_argument("source", nargs="?", help="file path or hub dataset name")
+    p.add_argument(
+        "--table",
+        metavar="PATH",
+        help="import a CSV as a table for the CSV agent (identity: the sha256 of its bytes; "
+        "re-importing the same bytes is a no-op); --name names it",
+    )
     p.add_argument(
         "--sample",
         nargs="?",
@@ -48,8 +56,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--format",
         dest="fmt",
-        choices=SCHEMAS + FILE_TYPES,
-        help="row layout (gsm8k, math, numina, ocw, bbmistake, processbench) or file type; both are detected by default",
+        choices=(*SCHEMAS, *FILE_TYPES, "dabench"),
+        help="row layout (gsm8k, math, numina, ocw, bbmistake, processbench) or file type; both are detected by default "
+        "(dabench: a DABench folder as CSV-agent questions and tables)",
     )
     p.add_argument(
         "--map",
@@ -77,6 +86,10 @@ def run_import(args: argparse.Namespace) -> int:
     from workbench.core.library import import_path, import_samples, report_lines
     from workbench.core.store import open_store
 
+    if args.table:
+        return _import_table(args)
+    if args.fmt == "dabench":
+        return _import_dabench(args)
     if not args.sample and not args.source and not args.traces:
         raise InputError("import: give a file or hub dataset name, --sample or --traces NAME")
     if args.limit is not None and args.limit < 1:
@@ -120,3 +133,29 @@ def _import_traces(store: Store, args: argparse.Namespace) -> TraceImport:
     from workbench.core.settings import load_settings
 
     return import_traces(store, args.traces, settings=load_settings(args.config))
+
+
+def _import_table(args: argparse.Namespace) -> int:
+    from workbench.core.csv_agent import import_table
+    from workbench.core.store import open_store
+
+    if args.source or args.sample or args.traces:
+        raise InputError("import --table PATH takes no other source")
+    with open_store(args.db) as store:
+        done = import_table(store, args.table, name=args.name)
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(done.summary())
+    return 0
+
+
+def _import_dabench(args: argparse.Namespace) -> int:
+    from workbench.core.csv_agent.dabench import import_dabench
+    from workbench.core.store import open_store
+
+    if not args.source:
+        raise InputError("import --format dabench DIR: give the DABench folder")
+    with open_store(args.db) as store:
+        done = import_dabench(store, args.source, name=args.name or "dabench")
+    print(done.summary())
+    return 0

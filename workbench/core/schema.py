@@ -324,4 +324,59 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        "CSV agent: imported tables, tool calls per conversation, the tool-result cache",
+        [
+            """
+            CREATE TABLE tables (
+                id INTEGER PRIMARY KEY,
+                sha256 TEXT NOT NULL UNIQUE,   -- of the file's bytes: the table's identity
+                name TEXT NOT NULL,
+                path TEXT NOT NULL,
+                encoding TEXT NOT NULL,        -- utf-8 / utf-8-sig / latin-1
+                delimiter TEXT NOT NULL,
+                n_rows INTEGER NOT NULL,
+                n_columns INTEGER NOT NULL,
+                columns TEXT NOT NULL,         -- JSON list of column names (after renaming)
+                dtypes TEXT NOT NULL,          -- JSON {column: dtype}
+                profile TEXT NOT NULL,         -- JSON: per-column stats and a head sample
+                size_bytes INTEGER NOT NULL,
+                imported_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX idx_tables_name ON tables(name)",
+            """
+            CREATE TABLE tool_calls (
+                id INTEGER PRIMARY KEY,
+                run_id INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+                sample_id INTEGER REFERENCES samples(id) ON DELETE CASCADE,  -- conversation turn
+                call_id TEXT NOT NULL,         -- the model's tool-call id
+                table_sha256 TEXT NOT NULL,
+                tool TEXT NOT NULL,
+                args TEXT NOT NULL,            -- JSON, canonical
+                raw BLOB NOT NULL,             -- zlib-compressed JSON result
+                shown TEXT NOT NULL,           -- what the model saw (truncated)
+                duration_ms REAL NOT NULL,
+                error_kind TEXT,               -- NULL when the call succeeded
+                cache_hit INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX idx_tool_calls_sample ON tool_calls(sample_id)",
+            "CREATE INDEX idx_tool_calls_run ON tool_calls(run_id)",
+            """
+            CREATE TABLE tool_cache (
+                key TEXT PRIMARY KEY,          -- sha256 of (table, tool, args, input lineage)
+                table_sha256 TEXT NOT NULL,
+                tool TEXT NOT NULL,
+                raw BLOB NOT NULL,             -- zlib-compressed JSON result
+                created_at TEXT NOT NULL
+            )
+            """,
+        ],
+    )
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workbench.core.experiments.base import Experiment
 from workbench.core.experiments.calibration import CalibrationExperiment
+from workbench.core.experiments.csv_agent import CsvAgentExperiment
 from workbench.core.experiments.methods.experiment import MethodsExperiment
 from workbench.core.experiments.mistakes.backtrack import BacktrackExperiment
 from workbench.core.experiments.mistakes.finding import MistakeFindingExperiment
@@ -21,6 +22,7 @@ _ALL: tuple[type[Experiment], ...] = (
     MistakeFindingExperiment,
     BacktrackExperiment,
     PerturbPreview,
+    CsvAgentExperiment,
 )
 
 KINDS: dict[str, type[Experiment]] = {cls.kind: cls for cls in _ALL}

@@ -4,9 +4,12 @@ from workbench.core.sandbox.jail import Isolation, JailStatus, jail_status
 from workbench.core.sandbox.supervisor import (
     Limits,
     SandboxResult,
+    ScriptLaunch,
     isolation_for,
+    kill_process_group,
     run_code,
     run_many,
+    script_launch,
 )
 
 __all__ = [
@@ -14,8 +17,11 @@ __all__ = [
     "JailStatus",
     "Limits",
     "SandboxResult",
+    "ScriptLaunch",
     "isolation_for",
     "jail_status",
+    "kill_process_group",
     "run_code",
     "run_many",
+    "script_launch",
 ]

@@ -538,3 +538,87 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(p) for p in text.split()]
+
+
+# -- long-lived programs under the same jail ------------------------------------------------
+
+SCRIPT_DIR = "/opt/workbench-script"  # a long-lived program's own modules inside the jail
+
+
+@dataclass(frozen=True)
+class ScriptLaunch:
+    """How to start a trusted long-lived script (a tool worker) under a sandbox child's jail.
+
+    The script reads ``child_path`` to reuse the child's rlimits, syscall filter and
+    audit hook; ``workdir`` is a host folder to remove afterwards (unjailed runs only).
+    """
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    read_only: list[str]  # data files as the script sees them
+    files: dict[str, str]  # name -> path as the script sees it
+    child_path: str  # child.py as the script sees it
+    isolation: Isolation
+    signal_as_status: bool
+    workdir: str | None
+
+
+def script_launch(
+    script: Path,
+    *,
+    limits: Limits = Limits(),
+    files: FileSpec | None = None,
+    modules: Sequence[Path] = (),
+) -> ScriptLaunch:
+    """Start ``script`` (with ``modules`` beside it) the way ``run_code`` starts its child.
+
+    The same jail, empty environment and read-only data files; ``OSError`` when a file
+    is missing.  The caller starts it with ``subprocess.Popen(..., start_new_session=True)``
+    and ends it with ``kill_process_group``.
+    """
+    isolation = isolation_for(limits)
+    pairs = _file_pairs(files)
+    if isolation is Isolation.BWRAP:
+        status = jail_status()
+        assert status.bwrap is not None
+        mounts = [JailMount(real, f"{JAIL_DIR}/{name}") for name, real in pairs]
+        mounts += [JailMount(str(m), f"{SCRIPT_DIR}/{m.name}") for m in (script, *modules)]
+        env = _child_env(JAIL_DIR)
+        argv = bwrap_argv(
+            status.bwrap,
+            folder_bytes=limits.folder_bytes,
+            mounts=mounts,
+            child=CHILD_SCRIPT,
+            env=env,
+        )
+        return ScriptLaunch(
+            argv=[*argv, "-I", "-B", f"{SCRIPT_DIR}/{script.name}"],
+            cwd="/",
+            env=env,
+            read_only=[f"{JAIL_DIR}/{name}" for name, _ in pairs],
+            files={name: f"{JAIL_DIR}/{name}" for name, _ in pairs},
+            child_path=f"{CHILD_DIR}/{CHILD_SCRIPT.name}",
+            isolation=isolation,
+            signal_as_status=True,
+            workdir=None,
+        )
+    workdir = tempfile.mkdtemp(prefix="wb-script-")
+    launch = _unjailed(limits, workdir, pairs, isolation)
+    return ScriptLaunch(
+        argv=[*launch.argv[:-1], str(script)],  # the script instead of child.py
+        cwd=workdir,
+        env=launch.env,
+        read_only=launch.read_only,
+        files={name: str(Path(workdir, name)) for name, _ in pairs},
+        child_path=str(CHILD_SCRIPT),
+        isolation=isolation,
+        signal_as_status=False,
+        workdir=workdir,
+    )
+
+
+def kill_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a process started in its own session, and the init of any namespace it started."""
+    if proc.returncode is None:
+        _kill_group(proc)
