@@ -13,7 +13,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("export", help="export a run's samples (or its analysis tables)")
     p.add_argument("run_id", type=int, metavar="RUN_ID")
     p.add_argument(
-        "--format", choices=("jsonl", "csv", "parquet", "dataset", *CSV_AGENT_FORMATS), default="jsonl"
+        "--format",
+        choices=("jsonl", "csv", "parquet", "dataset", *CSV_AGENT_FORMATS),
+        default="jsonl",
     )
     p.add_argument(
         "--keep-hint",
