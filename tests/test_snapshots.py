@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.problem_fixtures import fill_library
 from workbench.core.providers import ProviderRegistry
@@ -51,6 +52,10 @@ async def settle(pilot: Pilot[Any]) -> None:
     for _ in range(3):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+    # a blinking cursor is captured on or off by chance: hold it still
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
 
 
 def test_home_empty_state(snap_compare: SnapCompare, workspace: Store) -> None:
