@@ -14,6 +14,8 @@ from workbench.core.engine.events import (
     Event,
     ItemFinished,
     LimitChanged,
+    PoolStalled,
+    ReplicaHealth,
     RetryScheduled,
     RunFinished,
     RunStats,
@@ -22,6 +24,7 @@ from workbench.core.engine.events import (
     StageStarted,
 )
 from workbench.core.engine.items import CallPlan, WorkItem, item_key
+from workbench.core.engine.pool import PoolTiming
 from workbench.core.engine.pricing import PriceTable, format_usd
 from workbench.core.engine.records import AttemptOutcome, Prepared
 from workbench.core.engine.retry import RetryPolicy
@@ -36,9 +39,12 @@ __all__ = [
     "EventListener",
     "ItemFinished",
     "LimitChanged",
+    "PoolStalled",
+    "PoolTiming",
     "Prepared",
     "PriceTable",
     "Pricer",
+    "ReplicaHealth",
     "RetryPolicy",
     "RetryScheduled",
     "RunEnd",

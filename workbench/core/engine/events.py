@@ -56,6 +56,26 @@ class LimitChanged(Event):
 
 
 @dataclass(frozen=True)
+class ReplicaHealth(Event):
+    """A replica of an endpoint pool went down or came back."""
+
+    provider: str
+    endpoint: str
+    up: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PoolStalled(Event):
+    """Every replica of a pool has been down for ``pool_down_timeout_s``: the run is paused
+    (``stalled``) until a probe finds one back (``stalled=False``, the run resumes)."""
+
+    provider: str
+    stalled: bool
+    message: str
+
+
+@dataclass(frozen=True)
 class StageFinished(Event):
     stage: str
 

@@ -14,12 +14,17 @@ prefix natively on ``/v1/completions``) or EMULATE on chat.  Without a prefix
 a request goes to chat, unless it has only a raw ``prompt`` (then
 completions) or ``request.extra["endpoint"]`` says otherwise.  Chat turns sent
 to ``/v1/completions`` are rendered as a plain-text transcript.
+
+An endpoint pool (``base_urls = [...]``, docs/scale.md) is one logical provider
+with an empty ``base_url`` (so a request served by any replica is one cache
+entry) and one adapter per replica URL (``replicas()``), each with its own client;
+the engine dispatches between them and probes ``GET {base}/models`` for health.
 """
 
 from __future__ import annotations
 
 from workbench.core.errors import ConfigError
-from workbench.core.providers.base import Continuation, ModelRequest
+from workbench.core.providers.base import Continuation, ModelRequest, ModelResponse
 from workbench.core.providers.openai import OpenAIProvider
 from workbench.core.settings import ProviderSettings
 
@@ -37,8 +42,37 @@ class OpenAICompatibleProvider(OpenAIProvider):
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)
         self.key_required = settings.api_key_env is not None
+        urls = settings.base_urls or ()
+        self._replicas = tuple(
+            OpenAICompatibleProvider(
+                name, settings.model_copy(update={"base_urls": None, "base_url": url})
+            )
+            for url in urls
+        )
+
+    def replicas(self) -> tuple[OpenAICompatibleProvider, ...]:
+        return self._replicas
+
+    async def probe(self, timeout: float) -> None:
+        try:
+            await self.client().models.list(timeout=timeout)
+        except Exception as exc:
+            raise self.sdk_error(exc) from None
+
+    async def complete(self, request: ModelRequest, *, timeout: float) -> ModelResponse:
+        if self._replicas:  # outside the engine's dispatch (which picks a replica): the first
+            return await self._replicas[0].complete(request, timeout=timeout)
+        return await super().complete(request, timeout=timeout)
+
+    async def aclose(self) -> None:
+        for replica in self._replicas:
+            await replica.aclose()
+        await super().aclose()
 
     def check_ready(self) -> None:
+        if self._replicas:
+            self._replicas[0].check_ready()
+            return
         if not self.base_url:
             raise ConfigError(
                 "base_url is required for an openai-compatible provider; "
