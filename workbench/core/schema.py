@@ -324,4 +324,16 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        8,
+        "archived runs: runs.archive (where its Parquet went; set when calls were pruned)",
+        [
+            # JSON: {"dir", "files", "rows", "archived_at", "pruned", "totals"}; NULL: never
+            # archived.  A pruned run keeps this row and its totals here.
+            "ALTER TABLE runs ADD COLUMN archive TEXT",
+        ],
+    )
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]
