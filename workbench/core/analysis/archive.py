@@ -32,6 +32,7 @@ from workbench.core.analysis.export import (
     iter_sample_rows,
     write_parquet,
 )
+from workbench.core.engine import request_sql, response_text_sql
 from workbench.core.errors import InputError
 from workbench.core.redact import Redactor
 from workbench.core.status import RunStatus
@@ -64,7 +65,12 @@ class ArchiveReport:
 
 
 def _iter_calls(store: Store, run_id: int) -> Any:
-    cols = ", ".join("id AS call_id" if c == "call_id" else c for c in CALL_COLUMNS)
+    special = {
+        "call_id": "id AS call_id",
+        "request": f"{request_sql()} AS request",
+        "response_text": f"{response_text_sql()} AS response_text",
+    }
+    cols = ", ".join(special.get(c, c) for c in CALL_COLUMNS)
     cur = store.conn.execute(f"SELECT {cols} FROM calls WHERE run_id=? ORDER BY id", (run_id,))
     redactor = Redactor.from_env()
     for raw in cur:
@@ -156,3 +162,7 @@ def _prune(conn: Any, run_id: int) -> None:
     )
     conn.execute("DELETE FROM samples WHERE run_id=?", (run_id,))
     conn.execute("DELETE FROM calls WHERE run_id=?", (run_id,))
+    conn.execute(  # requests no call refers to any more
+        "DELETE FROM blobs WHERE hash NOT IN "
+        "(SELECT request_blob FROM calls WHERE request_blob IS NOT NULL)"
+    )

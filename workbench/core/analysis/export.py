@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.core.analysis.metrics import outcome_label, sample_kind
+from workbench.core.engine import request_sql, response_text_sql
 from workbench.core.errors import ConfigError, InputError
 from workbench.core.grading.grader import verdict
 from workbench.core.redact import Redactor, redact_text
@@ -66,7 +67,11 @@ def iter_sample_rows(
         ORDER BY s.id
     """.format(
         stage="AND s.stage = ?" if stage else "",
-        call_text=", c.request, c.response_text" if call_text else "",
+        call_text=(
+            f", {request_sql('c')} AS request, {response_text_sql('c')} AS response_text"
+            if call_text
+            else ""
+        ),
     )
     params: list[Any] = [run_id, stage] if stage else [run_id]
     redactor = Redactor.from_env()

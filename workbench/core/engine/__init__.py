@@ -8,7 +8,7 @@ pricing, progress (live counters), retry.
 """
 
 from workbench.core.engine.budget import Pricer
-from workbench.core.engine.cache import find_cached
+from workbench.core.engine.cache import find_cached, request_sql, response_text_sql
 from workbench.core.engine.engine import CallResult, Engine, EventListener, out_in_batches
 from workbench.core.engine.events import (
     Event,
@@ -59,4 +59,6 @@ __all__ = [
     "format_usd",
     "item_key",
     "out_in_batches",
+    "request_sql",
+    "response_text_sql",
 ]

@@ -21,6 +21,10 @@ from workbench.core.settings import ProviderSettings
 from workbench.core.status import CallStatus, SampleStatus
 from workbench.core.store import dumps, now_iso
 
+#: True writes every copy inline, as before migration 8 (request JSON in every call row,
+#: the completion text in ``calls.response`` too): bench/store_size.py's baseline
+INLINE_STORE = False
+
 
 @dataclass(slots=True)
 class Prepared:
@@ -64,7 +68,7 @@ class CallRecord:
     model: str
     continuation: str | None
     request_hash: str
-    request: str
+    request: str  # the journal moves one over 1 KB to ``blobs`` ('' here, ``request_blob``)
     sent_params: str
     response_text: str | None
     response: str | None
@@ -82,6 +86,7 @@ class CallRecord:
     cached_from: int | None
     created_at: str
     endpoint: str | None = None  # the pool replica that served it (NULL: one endpoint)
+    request_blob: str | None = None  # set by the journal: sha256 of the request in blobs
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in CALL_COLUMNS)
@@ -175,7 +180,8 @@ def ok_records(
     call = _call(
         run_id, key, p, cont_name,
         sent_params=dumps(resp.sent_params) if resp.sent_params else "{}",
-        response_text=resp.text, response=response_json(resp), finish_reason=resp.finish_reason,
+        response_text=resp.text, response=response_json(resp, full=INLINE_STORE),
+        finish_reason=resp.finish_reason,
         input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
         cached_tokens=usage.cached_tokens, cost_usd=cost, latency_ms=outcome.latency_ms,
         attempts=outcome.attempts, status=CallStatus.OK, error_kind=None, error=None,

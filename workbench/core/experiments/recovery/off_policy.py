@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from workbench.core.engine import WorkItem, item_key
+from workbench.core.engine import WorkItem, item_key, request_sql
 from workbench.core.experiments.base import Experiment, ExperimentConfig
 from workbench.core.experiments.recovery.continue_stage import (
     JUDGE,
@@ -178,7 +178,9 @@ class RecoveryExperiment(Experiment):
             p = s["payload"]
             if p.get("set_aside") or s["call_id"] is None:
                 continue
-            call = store.query_one("SELECT request FROM calls WHERE id=?", (s["call_id"],))
+            call = store.query_one(
+                f"SELECT {request_sql()} AS request FROM calls WHERE id=?", (s["call_id"],)
+            )
             if call is None:
                 continue
             request = retry_after_invalid(call["request"], s["output"] or "", p)
