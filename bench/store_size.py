@@ -98,6 +98,11 @@ def journal(path: Path, n: int) -> tuple[int, float]:
     rows = gsm8k_rows(n // SAMPLES + 8)
     shots, problems = rows[:8], rows[8:]
     prefix = prompt_prefix(shots)
+    # GSM8K's test split has 1,319 problems: number them so every prompt is distinct
+    problems = [
+        {"question": f"{p['question']} (problem {i})", "answer": p["answer"]}
+        for i, p in enumerate(problems)
+    ]
     answers = {p["question"]: p["answer"] for p in problems}
     store = Store(path)
     settings = Settings()

@@ -336,7 +336,7 @@ MIGRATIONS.append(
             # content-addressed request JSON: sha256 of the text -> zlib-compressed text.
             # A call whose request is over 1 KB has calls.request '' and request_blob set
             # (k samples of one prompt, and every cache hit, share one copy).
-            "CREATE TABLE blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID",
+            "CREATE TABLE blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL)",
             "ALTER TABLE calls ADD COLUMN request_blob TEXT",
             # an ok call whose text is its sample's output stores it there only
             # (calls.response_text NULL); the cache reads it through this index
