@@ -19,6 +19,15 @@ from workbench.core.store import Store, loads
 from workbench.core.views.runs import list_runs
 
 
+def read(folder: Path, name: str) -> pa.Table:
+    """An archive's parts of ``name`` as one table, as a user reads them."""
+    assert (folder / name / "part-00000.parquet").exists()
+    table = pq.read_table(folder / name)
+    parts = sorted((folder / name).glob("part-*.parquet"))
+    assert table.equals(pa.concat_tables([pq.read_table(p) for p in parts]))
+    return table
+
+
 def _strings(table: pa.Table) -> list[str]:
     return [v for col in table.to_pydict().values() for v in col if isinstance(v, str)]
 
@@ -33,8 +42,8 @@ def test_archive_writes_verified_redacted_parquet(
     assert main(["--db", str(db), "runs", "archive", str(run_id), "--to", str(out)]) == 0
     assert "row counts verified" in capsys.readouterr().out
     folder = out / f"run-{run_id}"
-    samples = pq.read_table(folder / "samples.parquet")
-    calls = pq.read_table(folder / "calls.parquet")
+    samples = read(folder, "samples")
+    calls = read(folder, "calls")
     store = Store(db)
     assert samples.num_rows == store.scalar(
         "SELECT COUNT(*) FROM samples WHERE run_id=?", (run_id,)
@@ -94,7 +103,7 @@ def test_prune_keeps_the_run_row_and_the_analysis_in_the_parquet(
     store.close()
     assert main(["--db", str(db), "runs"]) == 0
     # what the analysis reads, column for column, from the Parquet
-    table = pq.read_table(Path(report.dir) / "samples.parquet").to_pylist()
+    table = read(Path(report.dir), "samples").to_pylist()
     for row, was in zip(table, before, strict=True):
         for column in export.SAMPLE_COLUMNS:
             value = row[column]
@@ -117,3 +126,27 @@ def test_an_unfinished_or_pruned_run_is_refused(
     archive_run(store, run_id, tmp_path / "a", prune=True)
     with pytest.raises(InputError, match="already archived and pruned"):
         archive_run(store, run_id, tmp_path / "b", prune=True)
+
+
+def test_a_large_run_is_written_in_parts(
+    seeded: tuple[Path, int],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workbench.core.analysis import archive
+
+    monkeypatch.setattr(archive, "PART_ROWS", 2)
+    db, run_id = seeded
+    store = Store(db)
+    before = [r["sample_id"] for r in export.iter_sample_rows(store, run_id)]
+    report = archive_run(store, run_id, tmp_path / "a", prune=True)
+    folder = Path(report.dir)
+    assert sorted(p.name for p in (folder / "samples").iterdir()) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    assert read(folder, "samples").column("sample_id").to_pylist() == before
+    pointer = loads(store.get_run(run_id)["archive"], {})
+    assert len(pointer["files"]["samples"]) == 3
+    assert read(folder, "calls").num_rows == pointer["rows"]["calls"] == report.calls

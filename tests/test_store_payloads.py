@@ -109,7 +109,7 @@ async def test_pruning_a_run_drops_only_the_blobs_nobody_else_uses(tmp_path: Pat
     report = archive_run(store, first, tmp_path / "archive", prune=True)
     import pyarrow.parquet as pq
 
-    archived = pq.read_table(Path(report.dir) / "calls.parquet").to_pylist()
+    archived = pq.read_table(Path(report.dir) / "calls").to_pylist()
     assert all(r["request"].startswith("{") and r["response_text"] for r in archived)
     assert store.scalar("SELECT COUNT(*) FROM blobs") == 1  # p1's went with the run
     (hit,) = store.query(f"SELECT {request_sql()} AS request FROM calls WHERE run_id=?", (second,))

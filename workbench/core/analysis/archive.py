@@ -2,15 +2,18 @@
 
 ``archive_run`` writes ``DIR/run-ID/``:
 
-- ``samples.parquet``: the export's sample columns plus the call's request JSON and
-  response text (``CALL_TEXT_COLUMNS``), redacted as every export is;
-- ``calls.parquet``: every call of the run (attempts that failed, cache hits, calls with
-  no sample), with its request and response text, redacted; never headers, keys or
-  what the adapter sent;
+- ``samples/part-NNNNN.parquet``: the export's sample columns plus the call's request
+  JSON and response text (``CALL_TEXT_COLUMNS``), redacted as every export is;
+- ``calls/part-NNNNN.parquet``: every call of the run (attempts that failed, cache hits,
+  calls with no sample), with its request and response text, redacted; never headers,
+  keys or what the adapter sent;
 - ``manifest.json``: the run row, the files and their row counts.
 
-Both files are streamed in 2,000-row groups (memory stays flat in the run's size), then
-read back: their row counts must equal the store's, or nothing is pruned.  With
+Rows are streamed in 2,000-row groups into parts of at most ``PART_ROWS`` rows: a
+Parquet writer keeps every row group's metadata until its file is closed (about 25 KB
+per group here), so parts keep memory flat in the run's size; ``pq.read_table(folder)``
+reads a folder's parts as one table.  Every part is read back: the row
+counts must equal the store's, or nothing is pruned.  With
 ``prune`` the run's calls and samples (their grades and labels with them) are deleted in
 one transaction, and the ``runs`` row keeps ``archive``: where the files are, the row
 counts, and the run's totals as they were (``SUM`` over its calls is 0 afterwards).
@@ -20,8 +23,10 @@ their copy of the response and lose only ``cached_from``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,7 @@ from workbench.core.status import RunStatus
 from workbench.core.store import Store, dumps, loads, now_iso
 
 ARCHIVE_SAMPLE_COLUMNS = SAMPLE_COLUMNS + CALL_TEXT_COLUMNS
+PART_ROWS = 250_000
 #: calls columns archived, with their Arrow types (text otherwise)
 CALL_COLUMNS = (
     "call_id", "run_id", "item_key", "provider", "base_url", "endpoint", "model",
@@ -64,7 +70,7 @@ class ArchiveReport:
     pruned: bool
 
 
-def _iter_calls(store: Store, run_id: int) -> Any:
+def _iter_calls(store: Store, run_id: int) -> Iterator[dict[str, Any]]:
     special = {
         "call_id": "id AS call_id",
         "request": f"{request_sql()} AS request",
@@ -81,6 +87,27 @@ def _iter_calls(store: Store, run_id: int) -> Any:
                 c: redactor.text(v) if type(v) is str else v
                 for c, v in zip(CALL_COLUMNS, raw, strict=True)
             }
+
+
+def _write_parts(
+    rows: Iterator[dict[str, Any]], out: Path, name: str, **columns: Any
+) -> tuple[list[str], int]:
+    """``rows`` as ``out/name/part-00000.parquet``, ... of at most ``PART_ROWS`` rows (one
+    part when there are none, so an empty run has its schema on disk)."""
+    parts: list[str] = []
+    total = 0
+    (out / name).mkdir(exist_ok=True)
+    while True:
+        path = out / name / f"part-{len(parts):05d}.parquet"
+        n = write_parquet(itertools.islice(rows, PART_ROWS), path, **columns)
+        if n == 0 and parts:
+            path.unlink()
+            break
+        parts.append(path.name)
+        total += n
+        if n < PART_ROWS:
+            break
+    return parts, total
 
 
 def _parquet_rows(path: Path) -> int:
@@ -109,28 +136,30 @@ def archive_run(store: Store, run_id: int, to: str | Path, *, prune: bool = Fals
     n_samples = _count(store, "samples", run_id)
     n_calls = _count(store, "calls", run_id)
     totals = store.run_totals(run_id)
-    samples_path, calls_path = out / "samples.parquet", out / "calls.parquet"
-    wrote_samples = write_parquet(
+    for old in [*out.glob("samples/part-*.parquet"), *out.glob("calls/part-*.parquet")]:
+        old.unlink()  # an earlier archive of this run: its parts are written again
+    sample_parts, wrote_samples = _write_parts(
         iter_sample_rows(store, run_id, call_text=True),
-        samples_path,
+        out,
+        "samples",
         columns=ARCHIVE_SAMPLE_COLUMNS,
     )
-    wrote_calls = write_parquet(
-        _iter_calls(store, run_id), calls_path, columns=CALL_COLUMNS, types=CALL_TYPES
+    call_parts, wrote_calls = _write_parts(
+        _iter_calls(store, run_id), out, "calls", columns=CALL_COLUMNS, types=CALL_TYPES
     )
-    for path, wrote, stored in (
-        (samples_path, wrote_samples, n_samples),
-        (calls_path, wrote_calls, n_calls),
+    for name, parts, wrote, stored in (
+        ("samples", sample_parts, wrote_samples, n_samples),
+        ("calls", call_parts, wrote_calls, n_calls),
     ):
-        on_disk = _parquet_rows(path)
+        on_disk = sum(_parquet_rows(out / name / part) for part in parts)
         if not wrote == on_disk == stored:
             raise InputError(
-                f"{path}: {on_disk} rows on disk, {wrote} written, {stored} in the store; "
-                "nothing was pruned"
+                f"{out}: {name}: {on_disk} rows on disk, {wrote} written, {stored} in the "
+                "store; nothing was pruned"
             )
     pointer = {
         "dir": str(out.resolve()),
-        "files": {"samples": samples_path.name, "calls": calls_path.name},
+        "files": {"samples": sample_parts, "calls": call_parts},
         "rows": {"samples": n_samples, "calls": n_calls},
         "archived_at": now_iso(),
         "pruned": prune,

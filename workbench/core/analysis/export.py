@@ -162,6 +162,12 @@ _INT_COLUMNS = frozenset(
 _FLOAT_COLUMNS = frozenset({"cost_usd", "latency_ms"})
 _BOOL_COLUMNS = frozenset({"correct", "cache_hit"})
 PARQUET_BATCH_ROWS = 2_000  # one row group each; memory stays flat in the run's size
+#: long text columns get no min/max statistics (no reader filters on them; they only make
+#: the footer bigger)
+_NO_STATISTICS = frozenset(
+    {"question", "gold", "output", "extracted", "payload", "labels", "request", "response_text",
+     "error"}
+)  # fmt: skip
 
 
 def _arrow_schema(columns: tuple[str, ...] = SAMPLE_COLUMNS) -> Any:
@@ -214,7 +220,8 @@ def write_parquet(
     n = 0
     cell = _arrow_cell if types is None else _typed_cell(types)
     batch: list[Mapping[str, Any]] = []
-    with pq.ParquetWriter(str(p), schema, compression="zstd") as writer:
+    stats = [c for c in columns if c not in _NO_STATISTICS]
+    with pq.ParquetWriter(str(p), schema, compression="zstd", write_statistics=stats) as writer:
 
         def column(c: str, field: Any) -> Any:
             # a column at a time, converted by Arrow (C): about 3x the per-cell loop; a
