@@ -128,3 +128,32 @@ async def test_without_fallback_the_stage_fails_naming_it(
     assert "stage solve: 6 item(s) not finished in batch mode" in run_row["error"]
     assert stub.sync_calls == 0
     await engine.providers.aclose()
+
+
+async def test_cancelling_the_run_cancels_its_batches(tmp_path: Path) -> None:
+    import threading
+
+    from workbench.core.engine import Event, StageStarted
+
+    slow = BatchAPIStub(steps=100_000).start()  # its batches never end by themselves
+    try:
+        engine, store = setup(tmp_path, slow)
+
+        def listener(event: Event) -> None:
+            if isinstance(event, StageStarted):
+                threading.Timer(0.3, engine.cancel).start()
+
+        engine.on_event = listener
+        run_id = await run(engine, store, config())
+        run_row = store.get_run(run_id)
+        assert run_row["status"] == "cancelled"
+        assert "asked to stop" in run_row["error"]
+        assert slow.batches and all(b.get("_cancel") for b in slow.batches.values())
+        # the next poll records what the cancelled batch returned, and settles it
+        from workbench.core.batch import remote
+
+        report = await remote.poll_once(engine, store, run_id)
+        assert report.open == 0
+        await engine.providers.aclose()
+    finally:
+        slow.stop()

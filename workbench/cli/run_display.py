@@ -19,6 +19,8 @@ from workbench.cli.pipes import silence_stdout
 from workbench.core.engine import (
     Event,
     LimitChanged,
+    PoolStalled,
+    ReplicaHealth,
     RunFinished,
     RunStats,
     StageFinished,
@@ -164,6 +166,11 @@ class RunDisplay:
                 )
         elif isinstance(event, LimitChanged) and event.reason not in ("growth", "recovery"):
             self.note(f"{event.provider}: concurrency limit {event.limit} ({event.reason})")
+        elif isinstance(event, ReplicaHealth):
+            state = "up" if event.up else "down"
+            self.note(f"{event.provider}: replica {event.endpoint} {state} ({event.reason})")
+        elif isinstance(event, PoolStalled):
+            self.note(event.message)
         elif isinstance(event, RunFinished):
             self.finished = event
 

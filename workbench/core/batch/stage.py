@@ -7,7 +7,10 @@ as sync calls.  Items the ingester re-queues (expired, cancelled, a retryable
 error, an enqueued-token refusal) go out in the next batch, up to their batch
 attempts; what is still unfinished then is sent sync when the config says
 ``batch_fallback = "sync"``, and is the stage's failure otherwise.  A restarted
-run first polls the batches its stage left open: nothing is resubmitted.
+run first polls the batches its stage left open: nothing is resubmitted.  Cancelling
+the run (``Engine.cancel``, the lease lost) while it waits asks the provider to cancel
+the open batches and ends the stage ``cancelled``; their partial results are recorded by
+the next poll (``workbench batch poll RUN``, or a resume).
 
 What cannot be batched fails before any spend (``check_stages``): the local
 model, Cohere and OpenAI-compatible servers have no provider batch path.
@@ -16,6 +19,7 @@ model, Cohere and OpenAI-compatible servers have no provider batch path.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -79,6 +83,25 @@ def _with_samples(db: Store, run_id: int, stage: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+class _Cancelled(Exception):
+    """The run was cancelled while its batches were out."""
+
+
+def _cancellable(engine: Engine, sleep: Callable[[float], Any]) -> Callable[[float], Any]:
+    """``sleep`` in steps of at most a second that ends early when the run is cancelled."""
+
+    async def wait(delay: float) -> None:
+        end = time.monotonic() + delay
+        while not engine.cancel_requested:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            await sleep(min(left, 1.0))
+        raise _Cancelled
+
+    return wait
+
+
 async def run_batch_stage(
     engine: Engine,
     db: Store,
@@ -95,6 +118,7 @@ async def run_batch_stage(
     already = len(db.done_item_keys(run_id, stage) & {i.key for i in items})
     engine.emit(StageStarted(run_id, stage, len(items), already))
     refused: list[str] = []
+    sleep = _cancellable(engine, sleep)
     try:
         if _open_remote(db, run_id):  # a restart: poll what is out before sending anything
             await remote.wait(
@@ -115,6 +139,13 @@ async def run_batch_stage(
             send = [i for i in items if i.key not in have]
             if not send:
                 break
+    except _Cancelled:
+        asked = await remote.cancel(engine, db, run_id)
+        return RunEnd(
+            RunStatus.CANCELLED,
+            f"stage {stage}: cancelled with {len(asked)} batch(es) out; they were asked to "
+            f"stop, and `workbench batch poll {run_id}` (or a resume) records what they did",
+        )
     finally:
         engine.emit(StageFinished(run_id, stage))
     done = db.done_item_keys(run_id, stage)

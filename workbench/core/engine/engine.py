@@ -170,6 +170,11 @@ class Engine:
     def paused(self) -> bool:
         return self._paused
 
+    @property
+    def cancel_requested(self) -> bool:
+        """``cancel`` was called (for work outside ``run_items``: a batch stage's polling)."""
+        return self._cancel_requested
+
     def cancel(self) -> None:
         """Stop the run: in-flight requests are abandoned, finished ones are committed."""
         self._cancel_requested = True
