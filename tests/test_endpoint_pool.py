@@ -22,6 +22,7 @@ from workbench.core.engine import (
     PoolTiming,
     ReplicaHealth,
     RetryPolicy,
+    RunStats,
     WorkItem,
     item_key,
 )
@@ -124,7 +125,8 @@ def test_base_url_and_base_urls_together_is_one_line_error() -> None:
 async def test_least_outstanding_spreads_evenly_and_records_the_replica(
     tmp_path: Path, replicas: list[StubServer]
 ) -> None:
-    engine, store, registry = make(tmp_path, replicas)
+    events: list[Event] = []
+    engine, store, registry = make(tmp_path, replicas, events)
     run_id = store.create_run("t", "test", {})
     assert (await engine.run_items(run_id, work(90))).status == "done"
     served = endpoints(store, run_id)
@@ -134,6 +136,12 @@ async def test_least_outstanding_spreads_evenly_and_records_the_replica(
     for s in replicas:  # fair: each within a third of its share
         assert 20 <= by_replica[s.openai_base_url] <= 40, by_replica
         assert s.paid == by_replica[s.openai_base_url]  # the row names who really served
+    # the monitor's numbers: per replica, from the last snapshot
+    last = [e for e in events if isinstance(e, RunStats)][-1]
+    assert {(r.endpoint, r.served, r.up, r.in_flight) for r in last.replicas} == {
+        (s.openai_base_url, by_replica[s.openai_base_url], True, 0) for s in replicas
+    }
+    assert all(r.limit == 4 and r.latency_p50_ms for r in last.replicas)
     base_urls = {r[0] for r in store.conn.execute("SELECT base_url FROM calls")}
     assert base_urls == {""}  # the logical provider: no replica in the cache key
     await registry.aclose()

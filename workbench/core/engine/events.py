@@ -94,6 +94,21 @@ class StageProgress:
 
 
 @dataclass(frozen=True)
+class ReplicaStats:
+    """One replica of an endpoint pool, for the monitor (req/s: ``served`` between two
+    snapshots over their ``elapsed_s``)."""
+
+    provider: str
+    endpoint: str
+    up: bool
+    in_flight: int
+    limit: int
+    served: int  # ok answers
+    errors: int  # connection errors, timeouts, 5xx, malformed bodies
+    latency_p50_ms: float | None
+
+
+@dataclass(frozen=True)
 class RunStats(Event):
     """A coalesced snapshot, published at most every ``snapshot_interval`` seconds.
 
@@ -122,3 +137,4 @@ class RunStats(Event):
     cache_hits: int = 0
     eta_s: float | None = None
     paused: bool = False
+    replicas: tuple[ReplicaStats, ...] = ()  # endpoint pools in use, one per replica

@@ -23,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from workbench.core.engine import limiter as lim
+from workbench.core.engine.events import ReplicaStats
 from workbench.core.errors import ErrorKind, ProviderError
 from workbench.core.providers import Provider
 
@@ -62,6 +64,7 @@ class Replica:
     served: int = 0
     errors: int = 0
     probe: asyncio.Task[None] | None = None
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     #: the timeouts of attempts in flight here, cut short when the replica goes down
     cutters: set[asyncio.Timeout] = field(default_factory=set)
 
@@ -136,6 +139,21 @@ class EndpointPool:
     @property
     def limit(self) -> int:
         return sum(r.limiter.limit for r in self.replicas if r.up)
+
+    def stats(self) -> tuple[ReplicaStats, ...]:
+        return tuple(
+            ReplicaStats(
+                provider=self.name,
+                endpoint=r.url,
+                up=r.up,
+                in_flight=r.limiter.in_flight,
+                limit=r.limiter.limit,
+                served=r.served,
+                errors=r.errors,
+                latency_p50_ms=statistics.median(r.latencies) if r.latencies else None,
+            )
+            for r in self.replicas
+        )
 
     def others_up(self, replica: Replica | None) -> bool:
         return any(r.up and r is not replica for r in self.replicas)

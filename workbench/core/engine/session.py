@@ -15,7 +15,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from workbench.core.engine import limiter as lim
@@ -112,6 +112,7 @@ class RunSession:
         self.tasks: set[asyncio.Task[None]] = set()
         self.dispatchers: list[asyncio.Task[None]] = []
         self.limiters: set[lim.AdaptiveLimiter] = set()
+        self.pools: list[EndpointPool] = []
         self.item_key = item_key  # the key of an Engine.call outside an item list
         self.last_call_id = 0
 
@@ -173,6 +174,7 @@ class RunSession:
             for source in groups:
                 if isinstance(source, EndpointPool):
                     self.limiters.update(r.limiter for r in source.replicas)
+                    self.pools.append(source)
                 else:
                     self.limiters.add(source)
             self.dispatchers = [asyncio.create_task(self._dispatch(g)) for g in groups.values()]
@@ -217,7 +219,10 @@ class RunSession:
         stats = self.stats
         stats.in_flight = sum(limiter.in_flight for limiter in self.limiters)
         stats.limit = sum(limiter.limit for limiter in self.limiters)
-        self.deps.emit(stats.snapshot())
+        snapshot = stats.snapshot()
+        if self.pools:
+            snapshot = replace(snapshot, replicas=tuple(s for p in self.pools for s in p.stats()))
+        self.deps.emit(snapshot)
 
     async def acquire(self, p: Prepared, avoid: Replica | None = None) -> Slot:
         """A concurrency slot for ``p``: its endpoint's, or a pool replica's."""
@@ -296,6 +301,8 @@ class RunSession:
                     error = ProviderError(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}")
                 latency_ms = (time.perf_counter() - started) * 1000.0
                 held = False
+                if replica is not None and error is None:
+                    replica.latencies.append(latency_ms)
                 if error is None:
                     self.release(p, slot, lim.OK)
                     if replica is not None:  # a pool's tpm is per replica: settle it there
