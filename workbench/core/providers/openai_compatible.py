@@ -92,7 +92,7 @@ class OpenAICompatibleProvider(OpenAIProvider):
         body.update((k, v) for k, v in request.extra.items() if k != "endpoint")
         path = "completions" if endpoint == "completions" else "chat/completions"
         status, headers, raw = await self._post(path, body, timeout)
-        if status != 200:
+        if not 200 <= status < 300:
             raise common.status_error(
                 self.name, status, _error_message(status, raw), headers, self._secret
             )
