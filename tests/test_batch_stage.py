@@ -157,3 +157,44 @@ async def test_cancelling_the_run_cancels_its_batches(tmp_path: Path) -> None:
         await engine.providers.aclose()
     finally:
         slow.stop()
+
+
+def test_workbench_run_sends_a_batch_stage_as_batches(
+    tmp_path: Path, stub: BatchAPIStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workbench.cli.main import main
+
+    with Store(tmp_path / "wb.db") as store:
+        add_toy_problems(store, 3)
+    (tmp_path / "workbench.toml").write_text(
+        f"""
+[providers.oa]
+kind = "openai"
+base_url = "{stub.url}/v1"
+api_key_env = "{KEY}"
+
+[pricing."oa:gpt-4o-mini"]
+input = 1.0
+output = 2.0
+"""
+    )
+    config = tmp_path / "cal.toml"
+    config.write_text(
+        """kind = "calibration"
+name = "batched"
+models = ["oa:gpt-4o-mini"]
+samples = 2
+
+[stages.solve]
+mode = "batch"
+
+[problems]
+dataset = "toy"
+"""
+    )
+    db, settings = str(tmp_path / "wb.db"), str(tmp_path / "workbench.toml")
+    assert main(["--db", db, "--config", settings, "run", str(config)]) == 0
+    assert "done" in capsys.readouterr().out
+    assert len(stub.billed) == 6 and stub.sync_calls == 0
+    with Store(tmp_path / "wb.db") as store:
+        assert store.scalar("SELECT COUNT(*) FROM batches WHERE status='ingested'") >= 1
