@@ -198,3 +198,40 @@ dataset = "toy"
     assert len(stub.billed) == 6 and stub.sync_calls == 0
     with Store(tmp_path / "wb.db") as store:
         assert store.scalar("SELECT COUNT(*) FROM batches WHERE status='ingested'") >= 1
+
+
+async def test_a_recovery_run_batches_its_continuations_with_a_self_hosted_perturber(
+    tmp_path: Path, stub: BatchAPIStub
+) -> None:
+    """Each stage is checked against its own models: a batch continue stage with a
+    batchable completer passes, a batch perturb stage on a self-hosted model does not."""
+    from workbench.core.experiments import make_experiment
+    from workbench.core.experiments.preflight import call_plans
+    from workbench.core.experiments.runner import _stage_plans
+
+    engine, _ = setup(tmp_path, stub)
+
+    def check(stages: dict[str, Any]) -> None:
+        cfg = load_experiment_config(
+            {
+                "kind": "recovery",
+                "perturber": "gpu:llama",
+                "completer": "oa:gpt-4o-mini",
+                "check_too_easy": False,
+                "control": True,
+                "stages": stages,
+            }
+        )
+        experiment = make_experiment(cfg, engine.settings)
+        plans = call_plans(cfg)
+        batch_stage.check_stages(
+            engine,
+            {k: v["mode"] for k, v in stages.items()},
+            experiment.stages(),
+            lambda s: _stage_plans(experiment, s, plans),
+        )
+
+    check({"continue": {"mode": "batch"}, "control": {"mode": "batch"}})
+    with pytest.raises(ConfigError, match=r"stage perturb: .*gpu:llama \(perturber\)"):
+        check({"perturb": {"mode": "batch"}})
+    await engine.providers.aclose()

@@ -94,6 +94,18 @@ class RecoveryExperiment(Experiment):
     config_model: ClassVar[type[ExperimentConfig]] = RecoveryConfig
     config: RecoveryConfig
 
+    def stage_roles(self, stage: str) -> tuple[str, ...] | None:
+        """Which models each stage calls (a batch-mode stage is checked against these)."""
+        if stage in (CONTINUE, CONTROL):
+            return ("completer",)
+        if stage == CHECK:
+            return ("checker",)
+        if stage == JUDGE:
+            return ("judge",)
+        if stage == PERTURB or stage.startswith(RETRY_PREFIX):
+            return ("perturber",)
+        return None
+
     def stages(self) -> list[str]:
         c = self.config
         stages = [attempt_stage(a) for a in range(1, c.max_attempts + 1)]
