@@ -31,6 +31,7 @@ thread with their own store connection; ``pause``, ``resume``, ``cancel`` and
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 import threading
@@ -87,6 +88,36 @@ class CallResult:
     @property
     def text(self) -> str:
         return self.response.text if self.response else ""
+
+
+class _GCFreeze:
+    """``gc.freeze()`` while any run is in phase 2 of this process, ``gc.unfreeze()`` after.
+
+    A run keeps every prepared item (requests, keys, work items) alive until it ends, and
+    each cyclic collection walked all of them: at 5,000 items that was most of the engine's
+    own overhead over a bare SDK loop (bench/engine_throughput.py, 0.87x -> 0.93x).  Frozen
+    objects are still freed by reference counting; only cycles made before the freeze wait
+    for the unfreeze.  Counted, so overlapping runs (the TUI) unfreeze once, at the last.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._runs += 1
+            if self._runs == 1:
+                gc.freeze()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._runs -= 1
+            if self._runs == 0:
+                gc.unfreeze()
+
+
+_gc_freeze = _GCFreeze()
 
 
 def out_in_batches(db: Store, run_id: int) -> set[str]:
@@ -463,7 +494,8 @@ class Engine:
                 session.set_paused(True)
             if self._cancel_requested:
                 session.halt(RunStatus.CANCELLED)
-            return await session.execute(stages, preps)
+            with _gc_freeze:
+                return await session.execute(stages, preps)
         finally:
             for pool in self._pools.values():
                 pool.stop()  # probes belong to this loop; the next run starts its own
