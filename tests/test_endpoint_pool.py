@@ -105,6 +105,19 @@ def paid_per_question(servers: list[StubServer]) -> Counter[str]:
     return paid
 
 
+def test_rendezvous_moves_only_the_keys_of_a_removed_replica() -> None:
+    from workbench.core.engine.pool import rendezvous
+
+    urls = [f"http://gpu{i}:8000/v1" for i in range(4)]
+    keys = [f"gsm8k/{i}" for i in range(400)]
+    before = {k: urls[rendezvous(k, urls)] for k in keys}
+    assert min(list(before.values()).count(u) for u in urls) > 60  # spread over all four
+    fewer = urls[:2] + urls[3:]
+    after = {k: fewer[rendezvous(k, fewer)] for k in keys}
+    moved = {k for k in keys if before[k] != after[k]}
+    assert moved == {k for k in keys if before[k] == urls[2]}
+
+
 def test_base_url_and_base_urls_together_is_one_line_error() -> None:
     with pytest.raises(ConfigError) as err:
         parse_settings(

@@ -85,7 +85,7 @@ class Slot:
 
 @dataclass(frozen=True)
 class HealthChange:
-    """A replica went down or came back; ``all_down_s`` when the whole pool is down."""
+    """A replica went down or came back, and why."""
 
     provider: str
     endpoint: str
