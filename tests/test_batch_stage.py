@@ -12,7 +12,7 @@ import pytest
 from tests.engine_fakes import add_toy_problems
 from tests.stub_batch import BatchAPIStub
 from workbench.core.batch import stage as batch_stage
-from workbench.core.engine import Engine
+from workbench.core.engine import Engine, ItemFinished, RunStats
 from workbench.core.errors import ConfigError
 from workbench.core.experiments import load_experiment_config, run_experiment
 from workbench.core.providers import ProviderRegistry
@@ -70,9 +70,15 @@ async def test_a_batch_stage_goes_out_as_provider_batches(
     tmp_path: Path, stub: BatchAPIStub
 ) -> None:
     engine, store = setup(tmp_path, stub)
+    events: list[Any] = []
+    engine.on_event = events.append
     run_id = await run(engine, store, config())
     assert store.get_run(run_id)["status"] == "done"
     assert stub.sync_calls == 0 and stub.creates >= 1
+    # progress while the batches are out, as for a sync stage: stats and item events
+    last = [e for e in events if isinstance(e, RunStats)][-1]
+    assert last.stages["solve"].done == 6 and last.spent_usd > 0
+    assert sum(isinstance(e, ItemFinished) for e in events) == 6
     assert len(stub.billed) == 6 and set(stub.billed.values()) == {1}
     calls = store.query("SELECT * FROM calls WHERE run_id=?", (run_id,))
     assert len(calls) == 6

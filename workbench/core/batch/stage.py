@@ -87,12 +87,16 @@ class _Cancelled(Exception):
     """The run was cancelled while its batches were out."""
 
 
-def _cancellable(engine: Engine, sleep: Callable[[float], Any]) -> Callable[[float], Any]:
-    """``sleep`` in steps of at most a second that ends early when the run is cancelled."""
+def _cancellable(
+    engine: Engine, sleep: Callable[[float], Any], publish: Callable[[], None]
+) -> Callable[[float], Any]:
+    """``sleep`` in steps of at most a second that ends early when the run is cancelled,
+    publishing the run's stats at each step (a batch stage may wait for hours)."""
 
     async def wait(delay: float) -> None:
         end = time.monotonic() + delay
         while not engine.cancel_requested:
+            publish()
             left = end - time.monotonic()
             if left <= 0:
                 return
@@ -117,12 +121,24 @@ async def run_batch_stage(
     items = [i for i in items if i.stage == stage]
     already = len(db.done_item_keys(run_id, stage) & {i.key for i in items})
     engine.emit(StageStarted(run_id, stage, len(items), already))
+    stats = engine.tracker(run_id, db)
+    stats.start_stage(stage, len(items), already)
+
+    def publish() -> None:
+        engine.emit(stats.snapshot())
+
     refused: list[str] = []
-    sleep = _cancellable(engine, sleep)
+    sleep = _cancellable(engine, sleep, publish)
     try:
         if _open_remote(db, run_id):  # a restart: poll what is out before sending anything
             await remote.wait(
-                engine, db, run_id, first_poll_s=0.0, poll_cap_s=POLL_CAP_S, sleep=sleep
+                engine,
+                db,
+                run_id,
+                first_poll_s=0.0,
+                poll_cap_s=POLL_CAP_S,
+                sleep=sleep,
+                quiet=False,
             )
         send: Sequence[WorkItem] = items  # the first round retries errored items too
         for _ in range(MAX_ROUNDS):
@@ -133,7 +149,13 @@ async def run_batch_stage(
             if not _open_remote(db, run_id):
                 break
             await remote.wait(
-                engine, db, run_id, first_poll_s=FIRST_POLL_S, poll_cap_s=POLL_CAP_S, sleep=sleep
+                engine,
+                db,
+                run_id,
+                first_poll_s=FIRST_POLL_S,
+                poll_cap_s=POLL_CAP_S,
+                sleep=sleep,
+                quiet=False,
             )
             have = _with_samples(db, run_id, stage)  # re-queued items have none yet
             send = [i for i in items if i.key not in have]
@@ -147,6 +169,7 @@ async def run_batch_stage(
             f"stop, and `workbench batch poll {run_id}` (or a resume) records what they did",
         )
     finally:
+        publish()
         engine.emit(StageFinished(run_id, stage))
     done = db.done_item_keys(run_id, stage)
     rest = [i for i in items if i.key not in done]
