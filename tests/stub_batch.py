@@ -98,13 +98,16 @@ class BatchAPIStub:
     ``expire_after`` ends a batch ``expired`` after that many results; ``reject_lines``
     fails validation (OpenAI ``failed`` with ``errors.data``); ``token_limit`` refuses
     the next N creates; ``not_found_first`` answers 404 to each batch's first retrieve.
-    ``billed`` counts every custom id answered (paid) across batches.
+    ``billed`` counts every custom id answered (paid) across batches; ``fail_all`` fails
+    every line; sync chat completions are answered too (``sync_calls``).
     """
 
     def __init__(self, steps: int = 2) -> None:
         self.src = ReplySource()
         self.steps = steps
         self.fail_ids: set[str] = set()
+        self.fail_all = False  # every line answers a 500
+        self.sync_calls = 0  # POST /v1/chat/completions answered (a sync fallback)
         self.expire_after: int | None = None
         self.reject_lines: dict[int, str] = {}
         self.token_limit = 0
@@ -170,6 +173,9 @@ class BatchAPIStub:
 
         path, method = request.path, request.method
         parts = path.strip("/").split("/")
+        if path == "/v1/chat/completions" and method == "POST":  # sync calls, for fallbacks
+            self.sync_calls += 1
+            return web.json_response(self.src.body(path, await request.json()))
         if path == "/v1/files" and method == "POST":
             form = await request.post()
             upload = form["file"]
@@ -343,7 +349,7 @@ class BatchAPIStub:
                         "error": {"code": code, "message": "not run"},
                     }
                 )
-            elif cid in self.fail_ids:
+            elif self.fail_all or cid in self.fail_ids:
                 err.append(
                     {
                         "id": f"r{n}",
@@ -396,7 +402,7 @@ class BatchAPIStub:
             if n >= stop:
                 kind = "canceled" if b.get("_cancel") else "expired"
                 result: dict[str, Any] = {"type": kind}
-            elif cid in self.fail_ids:
+            elif self.fail_all or cid in self.fail_ids:
                 kind = "errored"
                 result = {
                     "type": "errored",

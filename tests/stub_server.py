@@ -5,6 +5,7 @@ It runs aiohttp in a background thread on 127.0.0.1 (a free port) and answers:
 - OpenAI ``POST /v1/chat/completions`` and ``POST /v1/completions``
 - Anthropic ``POST /v1/messages``
 - Cohere v2 ``POST /v2/chat``
+- OpenAI ``GET /v1/models`` (503 while ``healthy`` is false: an endpoint pool's probe)
 
 Replies come from a *responder* (``(path, request_json) -> StubReply | str``);
 the default one is deterministic and ends with "The answer is 42."  Faults are
@@ -94,7 +95,8 @@ class StubServer:
         self.prefill_rejecting = tuple(prefill_rejecting)
         self.hang_s = hang_s
         self.log_requests = log_requests
-        self.port = 0
+        self.healthy = True  # GET /v1/models answers 200 (else 503): an endpoint pool's probe
+        self.probes = 0
         self._lock = threading.RLock()  # reentrant: wait_for conditions may read counters
         self._changed = threading.Condition(self._lock)
         self._faults: list[Fault] = []
@@ -168,6 +170,7 @@ class StubServer:
     async def _setup(self) -> None:
         self._release = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024**2)
+        app.router.add_get("/v1/models", self._models)
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -330,6 +333,15 @@ class StubServer:
             return error_response(path, err.status, err.message)
         self._record(path, headers, body, "ok")
         return response
+
+    async def _models(self, request: web.Request) -> web.Response:
+        with self._changed:
+            self.probes += 1
+            self._changed.notify_all()
+        if not self.healthy:
+            return error_response(request.path, 503, "replica unavailable")
+        model = {"id": "stub-model", "object": "model", "created": 0, "owned_by": "stub"}
+        return web.json_response({"object": "list", "data": [model]})
 
     async def _fault_response(
         self, request: web.Request, path: str, fault: Fault

@@ -19,6 +19,8 @@ from workbench.cli.pipes import silence_stdout
 from workbench.core.engine import (
     Event,
     LimitChanged,
+    PoolStalled,
+    ReplicaHealth,
     RunFinished,
     RunStats,
     StageFinished,
@@ -77,6 +79,12 @@ def stats_lines(stats: RunStats) -> list[str]:
         lines.append(f"failed attempts: {kinds}")
     if stats.last_error:
         lines.append(f"last error: {stats.last_error[:160]}")
+    for r in stats.replicas:  # an endpoint pool: one line per replica
+        p50 = f"{r.latency_p50_ms:,.0f} ms" if r.latency_p50_ms is not None else "-"
+        lines.append(
+            f"  {r.endpoint}: {'up' if r.up else 'DOWN'} · in flight {r.in_flight}/{r.limit}"
+            f" · served {r.served} · errors {r.errors} · p50 {p50}"
+        )
     if stats.paused:
         lines.append("PAUSED")
     return lines
@@ -164,6 +172,11 @@ class RunDisplay:
                 )
         elif isinstance(event, LimitChanged) and event.reason not in ("growth", "recovery"):
             self.note(f"{event.provider}: concurrency limit {event.limit} ({event.reason})")
+        elif isinstance(event, ReplicaHealth):
+            state = "up" if event.up else "down"
+            self.note(f"{event.provider}: replica {event.endpoint} {state} ({event.reason})")
+        elif isinstance(event, PoolStalled):
+            self.note(event.message)
         elif isinstance(event, RunFinished):
             self.finished = event
 

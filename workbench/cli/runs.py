@@ -1,4 +1,9 @@
-"""``workbench runs``: the runs in a workspace with status, cost and duration."""
+"""``workbench runs``: the runs in a workspace with status, cost and duration.
+
+``workbench runs archive RUN --to DIR [--prune]`` writes a finished run as Parquet
+(samples and calls, with the calls' request and response text, redacted), checks the
+row counts, and with ``--prune`` deletes its calls and samples, keeping the run row.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,31 @@ def register(sub: Any) -> None:
     p.add_argument("--status", help="only runs with this status (done, failed, ...)")
     p.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
     p.set_defaults(handler=cmd_runs)
+    rsub = p.add_subparsers(dest="runs_command", metavar="ACTION")
+    a = rsub.add_parser("archive", help="write a finished run as Parquet; --prune frees the store")
+    a.add_argument("run_id", type=int, metavar="RUN")
+    a.add_argument("--to", required=True, metavar="DIR", help="folder for run-RUN/*.parquet")
+    a.add_argument(
+        "--prune",
+        action="store_true",
+        help="then delete the run's calls and samples (the run row keeps a pointer)",
+    )
+    a.add_argument("--db", default=argparse.SUPPRESS, help="workspace database")
+    a.set_defaults(handler=cmd_archive)
+
+
+def cmd_archive(args: argparse.Namespace) -> int:
+    from workbench.core.analysis import archive_run
+    from workbench.core.store import open_store
+
+    with open_store(args.db, create=False) as store:
+        report = archive_run(store, args.run_id, args.to, prune=args.prune)
+    done = "archived and pruned" if report.pruned else "archived"
+    print(
+        f"run {report.run_id} {done}: {report.samples} sample(s), {report.calls} call(s) "
+        f"in {report.dir} (row counts verified)"
+    )
+    return 0
 
 
 def _duration(row: RunRow) -> str:

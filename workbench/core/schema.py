@@ -379,4 +379,25 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        8,
+        "archived runs (runs.archive); one copy of each payload: request JSON over 1 KB in "
+        "blobs, an answered call's text in its sample",
+        [
+            # JSON: {"dir", "files", "rows", "archived_at", "pruned", "totals"}; NULL: never
+            # archived.  A pruned run keeps this row and its totals here.
+            "ALTER TABLE runs ADD COLUMN archive TEXT",
+            # content-addressed request JSON: sha256 of the text -> zlib-compressed text.
+            # A call whose request is over 1 KB has calls.request '' and request_blob set
+            # (k samples of one prompt, and every cache hit, share one copy).
+            "CREATE TABLE blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL)",
+            "ALTER TABLE calls ADD COLUMN request_blob TEXT",
+            # an ok call whose text is its sample's output stores it there only
+            # (calls.response_text NULL); the cache reads it through this index
+            "CREATE INDEX idx_samples_call ON samples(call_id)",
+        ],
+    )
+)
+
 LATEST_VERSION = MIGRATIONS[-1][0]

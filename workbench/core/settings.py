@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from workbench.core.errors import ConfigError
 
@@ -36,10 +43,29 @@ class ProviderSettings(_Strict):
     tpm: int | None = Field(default=None, ge=1)
     timeout_s: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=50)
+    # an endpoint pool (openai-compatible only): several replicas of one model server;
+    # max_concurrency is then per replica (docs/scale.md)
+    base_urls: tuple[str, ...] | None = None
+    affinity: Literal["problem", "none"] = "none"
+    pool_down_timeout_s: float = Field(default=600.0, gt=0)
     # local provider only
     model_path: str | None = None
     n_ctx: int = Field(default=4096, ge=256)
     n_threads: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_kind_of_url(self) -> ProviderSettings:
+        if self.base_urls is None:
+            return self
+        if self.base_url is not None:
+            raise ValueError("give base_url or base_urls, not both")
+        if self.kind != "openai-compatible":
+            raise ValueError("base_urls (an endpoint pool) is for openai-compatible providers")
+        if not self.base_urls:
+            raise ValueError("base_urls is empty")
+        if len(set(self.base_urls)) != len(self.base_urls):
+            raise ValueError("base_urls lists a replica twice")
+        return self
 
 
 class Price(_Strict):

@@ -14,6 +14,7 @@ import os
 import socket
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,6 +102,11 @@ class RunTotals:
     n_unpriced: int  # ok calls whose cost is unknown
 
 
+def inflate(data: bytes | None) -> str | None:
+    """A ``blobs.data`` value (zlib-compressed UTF-8) as text."""
+    return None if data is None else zlib.decompress(data).decode("utf-8")
+
+
 class Store:
     """One workspace database."""
 
@@ -122,6 +128,8 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # blobs.data (zlib) as text, for reading request JSON kept in ``blobs``
+            conn.create_function("wb_inflate", 1, inflate, deterministic=True)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(open_error(self.path, exc)) from exc

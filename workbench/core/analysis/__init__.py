@@ -7,6 +7,7 @@ rates, bins, recovery tables), ``stats`` (Wilson, McNemar, bootstrap) and
 it loads; ``export`` writes runs as JSONL / CSV / datasets.
 """
 
+from workbench.core.analysis.archive import ArchiveReport, archive_run
 from workbench.core.analysis.comparisons import cost_per_correct, paired_comparison
 from workbench.core.analysis.export import iter_sample_rows
 from workbench.core.analysis.metrics import (
@@ -32,6 +33,7 @@ from workbench.core.analysis.stats import Rate, wilson
 
 __all__ = [
     "METRICS",
+    "ArchiveReport",
     "GradedSample",
     "MetricDefinition",
     "MetricValue",
@@ -40,6 +42,7 @@ __all__ = [
     "Rate",
     "RunMetrics",
     "SampleKind",
+    "archive_run",
     "cost_per_correct",
     "format_percent",
     "format_rate",

@@ -16,6 +16,7 @@ from workbench.core.batch.files import (
 from workbench.core.batch.ids import CUSTOM_ID_RE, custom_id
 from workbench.core.batch.results import MAX_BATCH_ATTEMPTS, Ingester, IngestReport, interpret
 from workbench.core.batch.rows import BatchRow, count_states, run_batches
+from workbench.core.batch.stage import check_stages, run_batch_stage
 
 __all__ = [
     "CUSTOM_ID_RE",
@@ -27,10 +28,12 @@ __all__ = [
     "IngestReport",
     "Ingester",
     "Shard",
+    "check_stages",
     "count_states",
     "custom_id",
     "export_stage",
     "ingest_files",
     "interpret",
+    "run_batch_stage",
     "run_batches",
 ]

@@ -466,14 +466,18 @@ async def wait(
     poll_cap_s: float = 300.0,
     sleep: Any = asyncio.sleep,
     rng: random.Random | None = None,
+    quiet: bool = True,
 ) -> BatchReport:
-    """Poll until no provider batch of the run is open (one poller for all of them)."""
+    """Poll until no provider batch of the run is open (one poller for all of them).
+
+    ``quiet=False`` counts recorded items in the run's stats and tells listeners.
+    """
     rng = rng or random.Random()
     total = BatchReport()
     delay = first_poll_s
     await sleep(delay)
     while True:
-        part = await poll_once(engine, db, run_id)
+        part = await poll_once(engine, db, run_id, quiet=quiet)
         _merge(total.ingested, part.ingested)
         total.open = part.open
         if part.open == 0:

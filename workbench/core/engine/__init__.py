@@ -8,12 +8,15 @@ pricing, progress (live counters), retry.
 """
 
 from workbench.core.engine.budget import Pricer
-from workbench.core.engine.cache import find_cached
+from workbench.core.engine.cache import find_cached, request_sql, response_text_sql
 from workbench.core.engine.engine import CallResult, Engine, EventListener, out_in_batches
 from workbench.core.engine.events import (
     Event,
     ItemFinished,
     LimitChanged,
+    PoolStalled,
+    ReplicaHealth,
+    ReplicaStats,
     RetryScheduled,
     RunFinished,
     RunStats,
@@ -22,6 +25,7 @@ from workbench.core.engine.events import (
     StageStarted,
 )
 from workbench.core.engine.items import CallPlan, WorkItem, item_key
+from workbench.core.engine.pool import PoolTiming
 from workbench.core.engine.pricing import PriceTable, format_usd
 from workbench.core.engine.records import AttemptOutcome, Prepared
 from workbench.core.engine.retry import RetryPolicy
@@ -36,9 +40,13 @@ __all__ = [
     "EventListener",
     "ItemFinished",
     "LimitChanged",
+    "PoolStalled",
+    "PoolTiming",
     "Prepared",
     "PriceTable",
     "Pricer",
+    "ReplicaHealth",
+    "ReplicaStats",
     "RetryPolicy",
     "RetryScheduled",
     "RunEnd",
@@ -53,4 +61,6 @@ __all__ = [
     "format_usd",
     "item_key",
     "out_in_batches",
+    "request_sql",
+    "response_text_sql",
 ]

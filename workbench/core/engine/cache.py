@@ -85,9 +85,18 @@ class CachedCall:
         )
 
 
+def response_text_sql(calls: str = "calls") -> str:
+    """SQL for an ok call's text: inline, or (stored once) its sample's output."""
+    return (
+        f"COALESCE({calls}.response_text, (SELECT output FROM samples "
+        f"WHERE call_id={calls}.id AND {calls}.status='ok' LIMIT 1))"
+    )
+
+
 _CACHED_COLS = (
-    "id, request_hash, response_text, response, finish_reason, COALESCE(input_tokens,0), "
-    "COALESCE(output_tokens,0), COALESCE(cached_tokens,0), continuation, sent_params"
+    f"id, request_hash, {response_text_sql()}, response, finish_reason, "
+    "COALESCE(input_tokens,0), COALESCE(output_tokens,0), COALESCE(cached_tokens,0), "
+    "continuation, sent_params"
 )
 
 
@@ -108,8 +117,15 @@ def find_cached(store: Store, hashes: Iterable[str]) -> dict[str, CachedCall]:
     return found
 
 
-def response_json(response: ModelResponse) -> str:
-    """The stored form of a response (completions with tool calls, reported model)."""
+def response_json(response: ModelResponse, *, full: bool = False) -> str:
+    """The stored form of a response (completions with tool calls, reported model).
+
+    One completion without tool calls is exactly ``response_text`` + ``finish_reason``,
+    stored beside it, so only the model is kept here (``CachedCall.to_response`` reads
+    it back from those columns): the text is stored once.  ``full`` keeps every field.
+    """
+    if not full and len(response.completions) == 1 and not response.completions[0].tool_calls:
+        return dumps({"model": response.model})
     return dumps(
         {
             "completions": [
@@ -144,6 +160,14 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def request_sql(calls: str = "calls") -> str:
+    """SQL for a call's request JSON, inline or in ``blobs`` (``calls``: the table's alias)."""
+    return (
+        f"(CASE WHEN {calls}.request_blob IS NULL THEN {calls}.request "
+        f"ELSE (SELECT wb_inflate(data) FROM blobs WHERE hash={calls}.request_blob) END)"
+    )
+
+
 def key_parts(call: dict[str, Any], sample_index: int | None) -> dict[str, Any]:
     """The parts of a call's cache key, flattened for display and comparison."""
     parts: dict[str, Any] = {
@@ -170,7 +194,8 @@ def _difference(a: Any, b: Any, width: int = 50) -> tuple[str, str]:
 def explain(store: Store, run_id: int, item_key: str, *, scan: int = 2000) -> list[str]:
     """Lines saying what an item's cache key was and why its lookup hit or missed."""
     call = store.query_one(
-        "SELECT * FROM calls WHERE run_id=? AND item_key=? ORDER BY id DESC LIMIT 1",
+        f"SELECT *, {request_sql()} AS request FROM calls "
+        "WHERE run_id=? AND item_key=? ORDER BY id DESC LIMIT 1",
         (run_id, item_key),
     )
     if call is None:
@@ -200,7 +225,8 @@ def explain(store: Store, run_id: int, item_key: str, *, scan: int = 2000) -> li
         lines.append("MISS: earlier calls with this key all failed, and errors are never cached")
         return lines
     candidates = store.query(
-        "SELECT c.*, s.sample_index FROM calls c LEFT JOIN samples s ON s.call_id=c.id "
+        f"SELECT c.*, s.sample_index, {request_sql('c')} AS request "
+        "FROM calls c LEFT JOIN samples s ON s.call_id=c.id "
         "WHERE c.status='ok' AND c.cache_hit=0 AND c.id<? AND c.provider=? AND c.model=? "
         "ORDER BY c.id DESC LIMIT ?",
         (call["id"], call["provider"], call["model"], scan),

@@ -56,6 +56,26 @@ class LimitChanged(Event):
 
 
 @dataclass(frozen=True)
+class ReplicaHealth(Event):
+    """A replica of an endpoint pool went down or came back."""
+
+    provider: str
+    endpoint: str
+    up: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class PoolStalled(Event):
+    """Every replica of a pool has been down for ``pool_down_timeout_s``: the run is paused
+    (``stalled``) until a probe finds one back (``stalled=False``, the run resumes)."""
+
+    provider: str
+    stalled: bool
+    message: str
+
+
+@dataclass(frozen=True)
 class StageFinished(Event):
     stage: str
 
@@ -71,6 +91,21 @@ class StageProgress:
     total: int = 0
     done: int = 0
     errors: int = 0
+
+
+@dataclass(frozen=True)
+class ReplicaStats:
+    """One replica of an endpoint pool, for the monitor (req/s: ``served`` between two
+    snapshots over their ``elapsed_s``)."""
+
+    provider: str
+    endpoint: str
+    up: bool
+    in_flight: int
+    limit: int
+    served: int  # ok answers
+    errors: int  # connection errors, timeouts, 5xx, malformed bodies
+    latency_p50_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -102,3 +137,4 @@ class RunStats(Event):
     cache_hits: int = 0
     eta_s: float | None = None
     paused: bool = False
+    replicas: tuple[ReplicaStats, ...] = ()  # endpoint pools in use, one per replica

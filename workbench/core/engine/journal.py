@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import zlib
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
+from workbench.core.engine import records
 from workbench.core.engine.records import (
     CALL_COLUMNS,
     SAMPLE_COLUMNS,
@@ -42,6 +47,15 @@ _UPSERT_SAMPLES = (
     )
 )
 
+_INSERT_BLOBS = "INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)"
+#: request JSON longer than this is stored once in ``blobs`` (k samples of one prompt and
+#: every cache hit share it), zlib-compressed; shorter requests stay inline
+BLOB_MIN_CHARS = 1024
+_REQUEST = CALL_COLUMNS.index("request")
+_RESPONSE_TEXT = CALL_COLUMNS.index("response_text")
+_REQUEST_BLOB = CALL_COLUMNS.index("request_blob")
+_RECENT_BLOBS = 512  # requests written lately (k samples of a prompt): not compressed again
+
 OnCommit = Callable[[int], None]
 
 
@@ -55,6 +69,7 @@ class Journal:
         self._pending: list[tuple[CallRecord, SampleRecord | None, OnCommit | None]] = []
         self.rows_written = 0
         self.commits = 0
+        self._recent: OrderedDict[str, str] = OrderedDict()  # request text -> its hash
 
     @property
     def pending(self) -> int:
@@ -79,7 +94,13 @@ class Journal:
         try:
             with self.store.transaction() as conn:
                 base = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0])
-                calls = [(base + i, *c.values()) for i, (c, _, _) in enumerate(batch, start=1)]
+                blobs: dict[str, bytes] = {}
+                calls = [
+                    (base + i, *self._call_values(c, s, blobs))
+                    for i, (c, s, _) in enumerate(batch, start=1)
+                ]
+                if blobs:
+                    conn.executemany(_INSERT_BLOBS, blobs.items())
                 samples = [
                     (*s.values(), base + i)
                     for i, (_, s, _) in enumerate(batch, start=1)
@@ -90,12 +111,43 @@ class Journal:
                     conn.executemany(_UPSERT_SAMPLES, samples)
         except BaseException:
             self._pending = batch + self._pending  # keep them for a later attempt
+            self._recent.clear()  # their blobs were rolled back too
             raise
         self.rows_written += len(batch)
         self.commits += 1
         for i, (_, _, on_commit) in enumerate(batch, start=1):
             if on_commit is not None:
                 on_commit(base + i)
+
+    def _call_values(
+        self, call: CallRecord, sample: SampleRecord | None, blobs: dict[str, bytes]
+    ) -> tuple[Any, ...]:
+        """The row's values with one copy of each payload: a long request moved to
+        ``blobs`` (keyed by its sha256), and the text left to the sample that holds it."""
+        values = call.values()
+        if records.INLINE_STORE:
+            return values
+        text = call.request
+        answer = call.response_text
+        own_answer = not (answer and sample is not None and sample.output == answer)
+        if own_answer and len(text) <= BLOB_MIN_CHARS:
+            return values
+        row = list(values)
+        if not own_answer:
+            row[_RESPONSE_TEXT] = None  # read back by ``cache.response_text_sql``
+        if len(text) <= BLOB_MIN_CHARS:
+            return tuple(row)
+        digest = self._recent.get(text)
+        if digest is None:
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            blobs[digest] = zlib.compress(text.encode(), 6)
+            self._recent[text] = digest
+            if len(self._recent) > _RECENT_BLOBS:
+                self._recent.popitem(last=False)
+        else:
+            self._recent.move_to_end(text)
+        row[_REQUEST], row[_REQUEST_BLOB] = "", digest  # the column is NOT NULL
+        return tuple(row)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush every ``interval`` until ``stop`` is set, then a final flush."""

@@ -13,12 +13,17 @@ from typing import Any
 from workbench.core.engine import limiter as lim
 from workbench.core.engine.cache import CachedCall, response_json
 from workbench.core.engine.items import WorkItem
+from workbench.core.engine.pool import EndpointPool
 from workbench.core.errors import ProviderError
 from workbench.core.payloads import EngineFields
 from workbench.core.providers import Continuation, ModelRequest, ModelResponse, Provider
 from workbench.core.settings import ProviderSettings
 from workbench.core.status import CallStatus, SampleStatus
 from workbench.core.store import dumps, now_iso
+
+#: True writes every copy inline, as before migration 8 (request JSON in every call row,
+#: the completion text in ``calls.response`` too): bench/store_size.py's baseline
+INLINE_STORE = False
 
 
 @dataclass(slots=True)
@@ -33,10 +38,11 @@ class Prepared:
     request_text: str  # the request's JSON, stored on the call and hashed
     key: str  # the cache key (request_hash)
     continuation: Continuation | None
-    limiter: lim.AdaptiveLimiter
+    limiter: lim.AdaptiveLimiter  # a pool's items take their slots from ``pool`` instead
     est_tokens: int  # for tpm caps: estimated input + max output
     worst_usd: float = 0.0
     cached: CachedCall | None = None
+    pool: EndpointPool | None = None  # an endpoint pool: the replicas to dispatch to
 
 
 @dataclass(slots=True)
@@ -48,6 +54,7 @@ class AttemptOutcome:
     message: str | None  # the error, redacted
     latency_ms: float
     attempts: int
+    endpoint: str | None = None  # the pool replica that served the last attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,7 @@ class CallRecord:
     model: str
     continuation: str | None
     request_hash: str
-    request: str
+    request: str  # the journal moves one over 1 KB to ``blobs`` ('' here, ``request_blob``)
     sent_params: str
     response_text: str | None
     response: str | None
@@ -78,6 +85,8 @@ class CallRecord:
     cache_hit: int
     cached_from: int | None
     created_at: str
+    endpoint: str | None = None  # the pool replica that served it (NULL: one endpoint)
+    request_blob: str | None = None  # set by the journal: sha256 of the request in blobs
 
     def values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in CALL_COLUMNS)
@@ -171,11 +180,12 @@ def ok_records(
     call = _call(
         run_id, key, p, cont_name,
         sent_params=dumps(resp.sent_params) if resp.sent_params else "{}",
-        response_text=resp.text, response=response_json(resp), finish_reason=resp.finish_reason,
+        response_text=resp.text, response=response_json(resp, full=INLINE_STORE),
+        finish_reason=resp.finish_reason,
         input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
         cached_tokens=usage.cached_tokens, cost_usd=cost, latency_ms=outcome.latency_ms,
         attempts=outcome.attempts, status=CallStatus.OK, error_kind=None, error=None,
-        cache_hit=0, cached_from=None,
+        cache_hit=0, cached_from=None, endpoint=outcome.endpoint,
     )  # fmt: skip
     if p.item is None:
         return call, None
@@ -196,6 +206,7 @@ def error_records(
         input_tokens=None, output_tokens=None, cached_tokens=None, cost_usd=None,
         latency_ms=outcome.latency_ms, attempts=outcome.attempts, status=CallStatus.ERROR,
         error_kind=error.kind.value, error=outcome.message, cache_hit=0, cached_from=None,
+        endpoint=outcome.endpoint,
     )  # fmt: skip
     if p.item is None:
         return call, None

@@ -15,7 +15,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from workbench.core.engine import limiter as lim
@@ -28,6 +28,7 @@ from workbench.core.engine.events import (
     StageStarted,
 )
 from workbench.core.engine.journal import Journal
+from workbench.core.engine.pool import REPLICA_FAULTS, EndpointPool, Replica, Slot
 from workbench.core.engine.progress import RunStatsTracker
 from workbench.core.engine.records import (
     AttemptOutcome,
@@ -43,6 +44,18 @@ from workbench.core.store import Store
 
 #: errors that would fail every remaining request to the same endpoint: stop the run
 FATAL_KINDS = frozenset({ErrorKind.AUTH, ErrorKind.NOT_FOUND})
+
+
+def affinity_key(p: Prepared) -> str | None:
+    """The item's problem id (the key's problem part when it has none): all samples and
+    continuations of one problem hash to one replica and share its prefix cache."""
+    item = p.item
+    if item is None:
+        return None
+    if item.problem_id is not None:
+        return item.problem_id
+    parts = item.key.split("/")
+    return parts[1] if len(parts) > 1 else item.key
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ class RunSession:
         self.tasks: set[asyncio.Task[None]] = set()
         self.dispatchers: list[asyncio.Task[None]] = []
         self.limiters: set[lim.AdaptiveLimiter] = set()
+        self.pools: list[EndpointPool] = []
         self.item_key = item_key  # the key of an Engine.call outside an item list
         self.last_call_id = 0
 
@@ -154,14 +168,16 @@ class RunSession:
             for p in preps:
                 if p.cached is not None:
                     self.record_hit(p)
-            groups: dict[lim.AdaptiveLimiter, list[Prepared]] = {}
+            groups: dict[lim.AdaptiveLimiter | EndpointPool, list[Prepared]] = {}
             for p in misses:
-                groups.setdefault(p.limiter, []).append(p)
-            self.limiters.update(groups)
-            self.dispatchers = [
-                asyncio.create_task(self._dispatch(limiter, group))
-                for limiter, group in groups.items()
-            ]
+                groups.setdefault(p.pool or p.limiter, []).append(p)
+            for source in groups:
+                if isinstance(source, EndpointPool):
+                    self.limiters.update(r.limiter for r in source.replicas)
+                    self.pools.append(source)
+                else:
+                    self.limiters.add(source)
+            self.dispatchers = [asyncio.create_task(self._dispatch(g)) for g in groups.values()]
             if self.status is not None:  # cancelled before it started
                 self.halt(self.status, self.error)
             await asyncio.gather(*self.dispatchers, return_exceptions=True)
@@ -203,9 +219,25 @@ class RunSession:
         stats = self.stats
         stats.in_flight = sum(limiter.in_flight for limiter in self.limiters)
         stats.limit = sum(limiter.limit for limiter in self.limiters)
-        self.deps.emit(stats.snapshot())
+        snapshot = stats.snapshot()
+        if self.pools:
+            snapshot = replace(snapshot, replicas=tuple(s for p in self.pools for s in p.stats()))
+        self.deps.emit(snapshot)
 
-    async def _dispatch(self, limiter: lim.AdaptiveLimiter, preps: list[Prepared]) -> None:
+    async def acquire(self, p: Prepared, avoid: Replica | None = None) -> Slot:
+        """A concurrency slot for ``p``: its endpoint's, or a pool replica's."""
+        if p.pool is not None:
+            return await p.pool.acquire(p.est_tokens, affinity_key(p), avoid)
+        return Slot(p.provider, p.limiter, await p.limiter.acquire(p.est_tokens))
+
+    @staticmethod
+    def release(p: Prepared, slot: Slot, outcome: str, kind: ErrorKind | None = None) -> None:
+        if p.pool is not None:
+            p.pool.release(slot, outcome, kind)
+        else:
+            slot.limiter.release(slot.epoch, outcome)
+
+    async def _dispatch(self, preps: list[Prepared]) -> None:
         for p in preps:
             while True:
                 if not self.gate.is_set():
@@ -218,27 +250,27 @@ class RunSession:
                     self.halt(RunStatus.BUDGET, self.budget.message(p.worst_usd))
                     return
                 try:
-                    epoch = await limiter.acquire(p.est_tokens)
+                    slot = await self.acquire(p)
                 except asyncio.CancelledError:
                     self.budget.settle(p.worst_usd, None)
                     raise
                 if self.status is not None or not self.gate.is_set():
-                    limiter.release(epoch, lim.UNUSED)  # stopped or paused while waiting
+                    self.release(p, slot, lim.UNUSED)  # stopped or paused while waiting
                     self.budget.settle(p.worst_usd, None)
                     if self.status is not None:
                         return
                     continue
                 break
-            task = asyncio.create_task(self._send(p, epoch))
+            task = asyncio.create_task(self._send(p, slot))
             self.tasks.add(task)
             task.add_done_callback(self._task_done)
 
-    async def _send(self, p: Prepared, epoch: int) -> None:
-        self.record(p, await self.attempts(p, epoch))
+    async def _send(self, p: Prepared, slot: Slot) -> None:
+        self.record(p, await self.attempts(p, slot))
 
-    async def attempts(self, p: Prepared, epoch: int) -> AttemptOutcome:
+    async def attempts(self, p: Prepared, slot: Slot) -> AttemptOutcome:
         """Try ``p`` until it succeeds, fails for good, or runs out of attempts."""
-        deps, limiter = self.deps, p.limiter
+        deps = self.deps
         timeout = p.settings.timeout_s
         attempt, held = 0, True
         try:
@@ -246,22 +278,42 @@ class RunSession:
                 attempt += 1
                 started = time.perf_counter()
                 error: ProviderError | None = None
+                replica = slot.replica
                 try:
-                    async with asyncio.timeout(timeout):
-                        response = await p.provider.complete(p.request, timeout=timeout)
+                    async with asyncio.timeout(timeout) as cutter:
+                        if replica is not None:
+                            replica.cutters.add(cutter)
+                        try:
+                            response = await slot.provider.complete(p.request, timeout=timeout)
+                        finally:
+                            if replica is not None:
+                                replica.cutters.discard(cutter)
                 except ProviderError as exc:
                     error = exc
                 except TimeoutError:
-                    error = ProviderError(ErrorKind.TIMEOUT, f"no response within {timeout:g}s")
+                    if replica is not None and not replica.up:  # cut short: the replica is down
+                        error = ProviderError(
+                            ErrorKind.CONNECTION, f"{p.provider.name}: replica {replica.url} down"
+                        )
+                    else:
+                        error = ProviderError(ErrorKind.TIMEOUT, f"no response within {timeout:g}s")
                 except Exception as exc:  # an adapter bug must not kill the run
                     error = ProviderError(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}")
                 latency_ms = (time.perf_counter() - started) * 1000.0
                 held = False
+                if replica is not None and error is None:
+                    replica.latencies.append(latency_ms)
                 if error is None:
-                    limiter.release(epoch, lim.OK)
-                    return AttemptOutcome(response, None, None, latency_ms, attempt)
+                    self.release(p, slot, lim.OK)
+                    if replica is not None:  # a pool's tpm is per replica: settle it there
+                        usage = response.usage
+                        slot.limiter.settle_tokens(
+                            p.est_tokens, usage.input_tokens + usage.output_tokens
+                        )
+                    return AttemptOutcome(response, None, None, latency_ms, attempt, slot.endpoint)
                 rate_limited = error.kind is ErrorKind.RATE_LIMIT
-                limiter.release(epoch, lim.RATE_LIMITED if rate_limited else lim.FAILED)
+                outcome = lim.RATE_LIMITED if rate_limited else lim.FAILED
+                self.release(p, slot, outcome, error.kind)
                 message = deps.redact(str(error))
                 self.stats.error(error.kind.value, message)
                 if (
@@ -269,8 +321,13 @@ class RunSession:
                     or attempt >= p.settings.max_attempts
                     or self.status in (RunStatus.FAILED, RunStatus.CANCELLED)
                 ):
-                    return AttemptOutcome(None, error, message, latency_ms, attempt)
+                    return AttemptOutcome(None, error, message, latency_ms, attempt, slot.endpoint)
                 delay = deps.retry.delay(attempt, error.retry_after, deps.rng)
+                avoid, skip_wait = None, False
+                if replica is not None and error.kind in REPLICA_FAULTS:
+                    avoid = replica  # try another replica next
+                    if not replica.up and p.pool is not None and p.pool.others_up(replica):
+                        delay, skip_wait = 0.0, True  # the replica is down, not the service
                 self.stats.retries += 1
                 if not self.quiet:
                     deps.emit(
@@ -284,12 +341,13 @@ class RunSession:
                             error=message,
                         )
                     )
-                await deps.sleep(delay)
-                epoch = await limiter.acquire(p.est_tokens)
+                if not skip_wait:
+                    await deps.sleep(delay)
+                slot = await self.acquire(p, avoid)
                 held = True
         except asyncio.CancelledError:
             if held:
-                limiter.release(epoch, lim.UNUSED)
+                self.release(p, slot, lim.UNUSED)
             self.budget.settle(p.worst_usd, None)
             raise
 
@@ -307,7 +365,7 @@ class RunSession:
             usage = resp.usage
             cost = self.deps.prices.cost(p.model_ref, usage, batch=batch)
             self.budget.settle(p.worst_usd, cost)
-            if not batch:
+            if not batch and p.pool is None:
                 p.limiter.settle_tokens(p.est_tokens, usage.input_tokens + usage.output_tokens)
             call, sample = ok_records(self.run_id, key, p, outcome, cost)
             done = self._committed(p, True, cost, usage.input_tokens, usage.output_tokens, outcome)

@@ -38,6 +38,15 @@ def former_names(config_model: type[BaseModel], name: str) -> list[str]:
     return [a for a in alias.choices if isinstance(a, str) and a != name]
 
 
+class StageOptions(BaseModel):
+    """Per-stage options (``[stages.NAME]`` in a config): how the stage is sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: "batch": the stage's requests go out as provider batches (half price, up to 24 h)
+    mode: Literal["sync", "batch"] = "sync"
+
+
 class ExperimentConfig(BaseModel):
     """Fields shared by every experiment kind; each kind subclasses with its own.
 
@@ -58,6 +67,15 @@ class ExperimentConfig(BaseModel):
     # then in the store, so names an experiment picks itself (e.g. solve-gsm8k by problem
     # source) resolve to the same version on a resume.  Prompt fields then hold name@ID.
     prompt_pins: dict[str, int] | None = None
+    # per stage: [stages.continue] mode = "batch" (docs/scale.md); stage names are checked
+    # against the experiment's stages before any spend
+    stages: dict[str, StageOptions] = Field(default_factory=dict)
+    # items a batch stage could not finish (errors after their batch attempts): "sync"
+    # sends them again as ordinary requests; "none" leaves them failed
+    batch_fallback: Literal["none", "sync"] = "none"
+
+    def batch_stages(self) -> list[str]:
+        return [name for name, opts in self.stages.items() if opts.mode == "batch"]
 
     @model_validator(mode="before")
     @classmethod
@@ -96,6 +114,11 @@ class Experiment(ABC):
 
     def __init__(self, config: ExperimentConfig) -> None:
         self.config = config
+
+    def stage_roles(self, stage: str) -> tuple[str, ...] | None:
+        """The roles (``CallPlan.role``) whose models ``stage`` calls; None: not known, so
+        a batch-mode stage is checked against every model the config names."""
+        return None
 
     @abstractmethod
     def stages(self) -> list[str]:

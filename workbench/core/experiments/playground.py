@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from workbench.core.engine import WorkItem, item_key
+from workbench.core.engine import WorkItem, item_key, request_sql
 from workbench.core.errors import InputError
 from workbench.core.experiments.base import Experiment, ExperimentConfig
 from workbench.core.library.problems import find_problem, select_problems
@@ -79,7 +79,9 @@ class PerturbPreview(Experiment):
             return
         previous = self.stages()[self.stages().index(stage) - 1]
         for sample in store.samples(run_id, previous, status=SampleStatus.INVALID):
-            call = store.query_one("SELECT request FROM calls WHERE id=?", (sample["call_id"],))
+            call = store.query_one(
+                f"SELECT {request_sql()} AS request FROM calls WHERE id=?", (sample["call_id"],)
+            )
             if call is None:
                 continue
             payload = sample["payload"]

@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workbench.core.engine import Engine, EventListener, RunEnd, RunFinished
+from workbench.core.batch import check_stages, run_batch_stage
+from workbench.core.engine import CallPlan, Engine, EventListener, RunEnd, RunFinished
 from workbench.core.engine.lease import RunLease
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.experiments.base import (
@@ -176,6 +177,12 @@ def _apply_settings(db: Store, run_id: int, config: ExperimentConfig, note: str)
         db.record_run_settings(run_id, config.budget_usd, config.concurrency, note)
 
 
+def _stage_plans(experiment: Experiment, stage: str, plans: list[CallPlan]) -> list[CallPlan]:
+    """The plans of the calls ``stage`` makes (all of them when the kind does not say)."""
+    roles = experiment.stage_roles(stage)
+    return plans if roles is None else [p for p in plans if p.role in roles]
+
+
 async def _run_stages(
     experiment: Experiment,
     engine: Engine,
@@ -185,12 +192,19 @@ async def _run_stages(
 ) -> RunEnd:
     """Each stage's items through the engine, then its post-processing."""
     end = RunEnd(RunStatus.DONE)
-    budget = experiment.config.budget_usd
+    config = experiment.config
+    budget = config.budget_usd
+    batch = set(config.batch_stages())
     for stage in experiment.stages():
         items = list(experiment.items(stage, db, run_id))
         if retry_keys is not None:
             items = [i for i in items if i.key in retry_keys]
-        result = await engine.run_items(run_id, items, budget_usd=budget)
+        if stage in batch:  # provider batches replace phase 2 (core/batch/stage.py)
+            result = await run_batch_stage(
+                engine, db, run_id, stage, items, budget_usd=budget, fallback=config.batch_fallback
+            )
+        else:
+            result = await engine.run_items(run_id, items, budget_usd=budget)
         experiment.after_stage(stage, db, run_id)  # grade what is stored, even if partial
         if result.status.stopped_early:
             return result
@@ -240,7 +254,14 @@ async def run_experiment(
             engine = Engine(db, providers, settings, on_event, concurrency=config.concurrency)
         else:
             engine.reset_controls()
-        engine.preflight(call_plans(config), budget_usd=config.budget_usd)
+        plans = call_plans(config)
+        engine.preflight(plans, budget_usd=config.budget_usd)
+        check_stages(
+            engine,
+            {name: opts.mode for name, opts in config.stages.items()},
+            experiment.stages(),
+            lambda stage: _stage_plans(experiment, stage, plans),
+        )
         if run_id is None:
             run_id = db.create_run(
                 config.name or config.kind,

@@ -211,6 +211,18 @@ class Provider(ABC):
     def check_ready(self) -> None:  # noqa: B027 - optional hook
         """Raise ``ConfigError`` if the adapter cannot run (e.g. missing API key)."""
 
+    def replicas(self) -> tuple[Provider, ...]:
+        """The replicas of an endpoint pool, one adapter per URL; ``()``: one endpoint.
+
+        The engine dispatches a pooled provider's requests to its replicas; the
+        logical provider itself (its name, an empty ``base_url``) is the cache key.
+        """
+        return ()
+
+    async def probe(self, timeout: float) -> None:
+        """Check that the endpoint answers (a pool's health probe); ``ProviderError`` if not."""
+        raise NotImplementedError
+
     @abstractmethod
     async def complete(self, request: ModelRequest, *, timeout: float) -> ModelResponse:
         """Send one request (one attempt, no retries).  Raise ``ProviderError`` on failure."""

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from workbench.core.engine import WorkItem, item_key
+from workbench.core.engine import WorkItem, item_key, request_sql
 from workbench.core.experiments.base import Experiment, ExperimentConfig
 from workbench.core.experiments.recovery.continue_stage import (
     JUDGE,
@@ -93,6 +93,18 @@ class RecoveryExperiment(Experiment):
     kind: ClassVar[str] = "recovery"
     config_model: ClassVar[type[ExperimentConfig]] = RecoveryConfig
     config: RecoveryConfig
+
+    def stage_roles(self, stage: str) -> tuple[str, ...] | None:
+        """Which models each stage calls (a batch-mode stage is checked against these)."""
+        if stage in (CONTINUE, CONTROL):
+            return ("completer",)
+        if stage == CHECK:
+            return ("checker",)
+        if stage == JUDGE:
+            return ("judge",)
+        if stage == PERTURB or stage.startswith(RETRY_PREFIX):
+            return ("perturber",)
+        return None
 
     def stages(self) -> list[str]:
         c = self.config
@@ -178,7 +190,9 @@ class RecoveryExperiment(Experiment):
             p = s["payload"]
             if p.get("set_aside") or s["call_id"] is None:
                 continue
-            call = store.query_one("SELECT request FROM calls WHERE id=?", (s["call_id"],))
+            call = store.query_one(
+                f"SELECT {request_sql()} AS request FROM calls WHERE id=?", (s["call_id"],)
+            )
             if call is None:
                 continue
             request = retry_after_invalid(call["request"], s["output"] or "", p)
