@@ -66,7 +66,7 @@ async def test_gold_answers_score_100_percent_through_a_run(
             "kind": "csv_agent",
             "teacher": "stub:m",
             "questions_run": 1,
-            "stages": ["csv_best_of_n"],
+            "run_stages": ["csv_best_of_n"],
             "samples": 1,
             "temperature": 0.2,
         }

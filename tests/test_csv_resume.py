@@ -19,6 +19,7 @@ from tests.csv_stub import TIPS_PATH, csv_responder
 from tests.stub_server import StubServer
 from workbench.core.csv_agent import import_table
 from workbench.core.csv_agent.pipeline import BEST_OF_N, verified
+from workbench.core.engine import request_sql
 from workbench.core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +88,9 @@ def test_sigkill_mid_conversation_then_resume_pays_each_turn_once(
         time.sleep(0.1)
     assert _jailed_processes(str(table)) == []  # the workers died with their parent
     with Store(tmp_path / "wb.db") as store:
-        committed = store.query("SELECT request FROM calls WHERE status = 'ok' AND cache_hit = 0")
+        committed = store.query(  # long requests live in blobs: read them as every reader does
+            f"SELECT {request_sql()} AS request FROM calls WHERE status = 'ok' AND cache_hit = 0"
+        )
     before = {_turn_key(json.loads(c["request"])) for c in committed}
     assert 10 <= len(before) < 4 + 2 * 3 + 2 * 8 * 4  # killed mid-run
 

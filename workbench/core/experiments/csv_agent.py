@@ -29,7 +29,8 @@ class CsvAgentConfig(ExperimentConfig):
     teacher: str
     answerer: str | None = None  # default: the teacher
     student: str | None = Field(default=None, validation_alias=renamed("student", "solver"))
-    stages: tuple[StageName, ...] = ("csv_generate", "csv_answer_hint", "csv_best_of_n")
+    # which of the pipeline's stages run (``stages`` is every kind's per-stage options)
+    run_stages: tuple[StageName, ...] = ("csv_generate", "csv_answer_hint", "csv_best_of_n")
     questions_per_table: int = Field(default=5, ge=1, le=50)
     explore_turns: int = Field(default=8, ge=0, le=50)
     generate_samples: int = Field(default=1, ge=1, le=20)
@@ -63,9 +64,9 @@ class CsvAgentConfig(ExperimentConfig):
 
     @model_validator(mode="after")
     def _source(self) -> CsvAgentConfig:
-        if "csv_generate" in self.stages and not self.tables:
+        if "csv_generate" in self.run_stages and not self.tables:
             raise ValueError("tables: csv_generate needs at least one table")
-        if self.questions_run is not None and "csv_generate" in self.stages:
+        if self.questions_run is not None and "csv_generate" in self.run_stages:
             raise ValueError("questions_run: answers another run's questions; drop csv_generate")
         return self
 
@@ -78,7 +79,7 @@ class CsvAgentConfig(ExperimentConfig):
             teacher=self.teacher,
             answerer=self.answerer or self.teacher,
             student=self.student or self.answerer or self.teacher,
-            stages=tuple(self.stages),
+            stages=tuple(self.run_stages),
             questions_per_table=self.questions_per_table,
             explore_turns=self.explore_turns,
             generate_samples=self.generate_samples,
