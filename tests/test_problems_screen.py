@@ -218,3 +218,45 @@ def test_sample_request_and_set_name_parsing() -> None:
     assert validate_set_name("bad name") is not None
     assert ViewState(sort="level").is_everything
     assert not ViewState(search="x").is_everything
+
+
+async def test_t_lists_every_sample_of_a_problem_across_runs(tmp_path: Path) -> None:
+    """Keys only: Problems, t on a problem -> its samples in every run; enter opens one in
+    Traces at that very sample."""
+    from tests.trace_data import build_calibration_run, build_recovery_run
+    from workbench.core.views.problems import problem_samples
+    from workbench.tui.dialogs import ChoiceDialog
+    from workbench.tui.screens.traces import TracesScreen
+
+    with open_store(tmp_path / "workbench.db") as s:
+        build_recovery_run(s, n_problems=4, k=2)
+        build_calibration_run(s, n_problems=4, samples=3)
+        fill_library(s, 3)  # problems nobody sampled
+    with open_store(tmp_path / "workbench.db") as store:
+        app = build(store)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await open_problems(app, pilot)
+            ids = table_ids(screen)
+            sampled = next(i for i in ids if problem_samples(store, i))
+            unsampled = next(i for i in ids if not problem_samples(store, i))
+            for pid in (unsampled, sampled):  # the cursor onto each in turn
+                while table_ids(screen)[screen.query_one(ProblemTable).cursor_row] != pid:
+                    await pilot.press("down" if ids.index(pid) > screen.table.cursor_row else "up")
+                await pilot.press("t")
+                await settle(app, pilot)
+                if pid == unsampled:  # says so, opens nothing
+                    assert app.screen is screen
+                    assert any("no run has sampled" in n.message for n in app._notifications)
+            dialog = app.screen
+            assert isinstance(dialog, ChoiceDialog)
+            expected = problem_samples(store, sampled)
+            assert len({e.run_id for e in expected}) == 2  # both runs sampled it
+            assert [key for key, _ in dialog.choices] == [
+                f"{e.run_id}:{e.sample_id}" for e in expected
+            ]
+            await pilot.press("down", "enter")
+            await settle(app, pilot)
+            traces = app.screen
+            assert isinstance(traces, TracesScreen)
+            assert traces.view is not None and traces.view.sample_id == expected[1].sample_id
+            assert traces.run_id == expected[1].run_id

@@ -154,3 +154,44 @@ def test_run_builder_settings_tab(snap_compare: SnapCompare, workspace: Store, s
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_plots_chosen_bar(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    """Recovery by bin with the second bar chosen: its numbers and its traces key."""
+    from tests.trace_data import build_calibration_run, build_recovery_run
+
+    build_recovery_run(workspace, n_problems=9, k=4)
+    build_calibration_run(workspace, n_problems=9, samples=4)
+    app = build(workspace)
+    keys = ("5", "r", "down", "enter", "b", "right_square_bracket")  # run 1, not the latest
+    assert snap_compare(app, terminal_size=size, run_before=after(*keys))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_traces_request_dialog(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    import json
+
+    from tests.trace_data import build_recovery_run
+    from workbench.core.providers.base import Message, ModelRequest
+
+    build_recovery_run(workspace, n_problems=3, k=1)
+    request = ModelRequest(
+        model="completer",
+        messages=(Message("user", "Continue the solution. [pricing] stays as typed."),),
+        system="You are careful.",
+        prefix="Step 1: 3 + 4 = 8.",
+        temperature=0.7,
+        max_tokens=256,
+    )
+    with workspace.transaction() as conn:
+        conn.execute("UPDATE calls SET request=?", (json.dumps(request.to_json()),))
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("4", "S"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_problems_screen_sizes(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    fill_library(workspace, 24)
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("1"))

@@ -51,7 +51,12 @@ def key_verbs(owners: Owners) -> dict[str, set[str]]:
     """Each single key -> the verbs it has across screens (sections and dialogs apart)."""
     verbs: dict[str, set[str]] = defaultdict(set)
     for e in all_bindings(owners):
-        if "dialog" in e.where.lower() or e.where in ("Help", "Trace filter", "Trace label"):
+        if "dialog" in e.where.lower() or e.where in (
+            "Help",
+            "Trace filter",
+            "Trace label",
+            "Trace request",
+        ):
             continue  # a modal's keys never meet a section's
         for key in e.keys.split(","):
             verbs[key.strip()].add(e.verb)

@@ -23,10 +23,15 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
-from workbench.core.views.problems import InterruptibleQuery, difficulty_stamp, problem_set_exists
+from workbench.core.views.problems import (
+    InterruptibleQuery,
+    difficulty_stamp,
+    problem_samples,
+    problem_set_exists,
+)
 from workbench.tui.commands import PaletteCommand
-from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
-from workbench.tui.messages import WorkspaceChanged
+from workbench.tui.dialogs import ChoiceDialog, ConfirmDialog, TextInputDialog
+from workbench.tui.messages import OpenRun, WorkspaceChanged
 from workbench.tui.screens.problems_state import (
     EMPTY_LIBRARY,
     NO_MATCH,
@@ -35,6 +40,7 @@ from workbench.tui.screens.problems_state import (
     DetailLoaded,
     FacetsLoaded,
     PageLoaded,
+    ProblemSamplesLoaded,
     ProblemsFailed,
     Sampled,
     SetSaved,
@@ -73,6 +79,7 @@ class ProblemsScreen(Screen[None]):
         Binding("slash", "search", "Search", id="problems.search"),
         Binding("space", "toggle_select", "Select", id="problems.select"),
         Binding("enter", "details", "Details", id="problems.details"),
+        Binding("t", "traces", "Traces", id="problems.traces"),
         Binding("s", "sample", "Sample", id="problems.sample"),
         Binding("n", "save_set", "Save set", id="problems.save_set"),
         Binding("v", "only_selected", "Selected only", show=False, id="problems.only_selected"),
@@ -411,6 +418,46 @@ class ProblemsScreen(Screen[None]):
             f"Sampled {len(message.ids):,} problems (seed {message.seed}); "
             "n saves them as a set, v shows all."
         )
+
+    # -- every sample of a problem, across runs ----------------------------------
+
+    def action_traces(self) -> None:
+        """Every sample of the problem under the cursor, in every run; enter opens one."""
+        pid = self._cursor_id()
+        if pid is None:
+            return
+        self._load_problem_samples(pid)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="problems-samples")
+    def _load_problem_samples(self, problem_id: str) -> None:
+        self._fetch(
+            problem_id,
+            lambda store: ProblemSamplesLoaded(problem_id, problem_samples(store, problem_id)),
+        )
+
+    @on(ProblemSamplesLoaded)
+    def _problem_samples_loaded(self, message: ProblemSamplesLoaded) -> None:
+        samples = message.samples
+        if not samples:
+            self.notify(f"{message.problem_id}: no run has sampled this problem yet", timeout=3)
+            return
+        choices = [
+            (
+                f"{s.run_id}:{s.sample_id}",
+                f"run {s.run_id} {s.run_name[:24]}  ·  {s.stage} #{s.sample_index}  ·  "
+                f"{s.model or '-'}  ·  {s.verdict}",
+            )
+            for s in samples
+        ]
+        runs = len({s.run_id for s in samples})
+
+        def chosen(key: str | None) -> None:
+            if key is not None:
+                run_id, sample_id = (int(part) for part in key.split(":"))
+                self.post_message(OpenRun(run_id, "traces", sample_id=sample_id))
+
+        title = f"{message.problem_id}: {len(samples):,} samples in {runs} run(s)"
+        self.app.push_screen(ChoiceDialog(title, choices), chosen)
 
     # -- details -----------------------------------------------------------
 

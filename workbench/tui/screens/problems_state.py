@@ -15,7 +15,7 @@ from textual.message import Message
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
-from workbench.core.views.problems import latest_calibrated_model, question_heads
+from workbench.core.views.problems import ProblemSample, latest_calibrated_model, question_heads
 from workbench.tui.widgets.problem_detail import readable
 from workbench.tui.widgets.problem_filters import FACETS
 
@@ -231,6 +231,14 @@ class FacetsLoaded(Message):
 @dataclass
 class DetailLoaded(Message):
     problem: core.Problem
+
+
+@dataclass
+class ProblemSamplesLoaded(Message):
+    """Every sample of one problem across runs (for ``t`` on Problems)."""
+
+    problem_id: str
+    samples: list[ProblemSample]
 
 
 @dataclass

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from workbench.core.errors import StoreError
+from workbench.core.views.requests import load_request
 from workbench.core.views.traces import (
     FilterChoices,
     TraceFilter,
@@ -35,7 +36,7 @@ from workbench.core.views.workspace import latest_run_id
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import choose_run
 from workbench.tui.export_dialog import open_export
-from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
+from workbench.tui.screens.trace_dialogs import LabelDialog, RequestDialog, TraceFilterDialog
 from workbench.tui.widgets import trace_render
 from workbench.tui.workspace import Workspace, workspace_of
 
@@ -91,6 +92,7 @@ class TracesScreen(Screen[None]):
         Binding("slash", "search", "Search", id="traces.search"),
         Binding("l", "label", "Label", id="traces.label"),
         Binding("y", "copy", "Copy", id="traces.copy"),
+        Binding("S", "request", "Request sent", id="traces.request"),
         Binding("r", "choose_run", "Run", id="traces.run"),
         Binding("x", "export", "Export", id="traces.export"),
         Binding("c", "clear_filter", "Clear filter", id="traces.clear", show=False),
@@ -151,6 +153,10 @@ class TracesScreen(Screen[None]):
         self.flt = flt or TraceFilter()
         self.choices, self.choices_run = _EMPTY_CHOICES, None
         self._load(run_id, self.flt, keep_sample=None)
+
+    def open_filtered(self, run_id: int, flt: TraceFilter) -> None:
+        """Show ``run_id``'s samples under ``flt`` (a drill-down from a plot's bar)."""
+        self.open_run(run_id, flt)
 
     def open_sample(self, run_id: int, sample_id: int) -> None:
         """Show ``run_id`` at ``sample_id`` (unfiltered, so the sample is in the index)."""
@@ -372,6 +378,21 @@ class TracesScreen(Screen[None]):
         if self.view is not None:
             self.app.copy_to_clipboard(self.view.as_text())
             self.notify(f"copied sample {self.view.sample_id}", timeout=2)
+
+    def action_request(self) -> None:
+        """The exact request the sample on show sent (from its stored call, redacted)."""
+        view = self.view
+        if view is None:
+            return
+        request = load_request(self.workspace.store, view.call.call_id) if view.call else None
+        if request is None:
+            self.notify(
+                f"sample {view.sample_id} made no model call (a {view.stage} row)",
+                severity="warning",
+                timeout=3,
+            )
+            return
+        self.app.push_screen(RequestDialog(request))
 
     def action_export(self) -> None:
         if self.run_id is not None:
