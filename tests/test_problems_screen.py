@@ -260,3 +260,23 @@ async def test_t_lists_every_sample_of_a_problem_across_runs(tmp_path: Path) -> 
             assert isinstance(traces, TracesScreen)
             assert traces.view is not None and traces.view.sample_id == expected[1].sample_id
             assert traces.run_id == expected[1].run_id
+
+
+@pytest.mark.parametrize("size", [(100, 30), (160, 48)])
+async def test_the_question_and_every_filter_fit(store: Store, size: tuple[int, int]) -> None:
+    """At 100x30 the question keeps ~40 columns (the id no longer takes 26 while the question
+    gets 13) and every filter control is on screen; at 160x48 the level column is back."""
+    from textual.widgets.data_table import ColumnKey
+
+    app = build(store)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_problems(app, pilot)
+        table = screen.query_one(ProblemTable)
+        question = table.columns[ColumnKey("question")].get_render_width(table)
+        ident = table.columns[ColumnKey("id")].get_render_width(table)
+        assert question >= 40 and question > 2 * ident, (question, ident)
+        for control in screen.query("#problems-filters > *"):
+            region = control.region
+            assert region.width > 0 and region.right <= size[0], control.id
+        level = table.columns[ColumnKey("level")].width
+        assert (level == 0) == (size[0] < 130)

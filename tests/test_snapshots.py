@@ -195,3 +195,16 @@ def test_problems_screen_sizes(snap_compare: SnapCompare, workspace: Store, size
     fill_library(workspace, 24)
     app = build(workspace)
     assert snap_compare(app, terminal_size=size, run_before=after("1"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_with_a_failed_run(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    from tests.trace_data import build_calibration_run, build_recovery_run
+    from workbench.core.status import RunStatus
+
+    build_recovery_run(workspace, n_problems=6, k=2)
+    build_calibration_run(workspace, n_problems=6, samples=3)
+    run = workspace.create_run("[pricing] check of a very long run name indeed", "recovery", {})
+    workspace.set_run_status(run, RunStatus.FAILED, error="no price for stub:new in [pricing]")
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("3"))

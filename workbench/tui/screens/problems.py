@@ -74,6 +74,8 @@ class ProblemsScreen(Screen[None]):
         PaletteCommand("problems: clear filters", "Show every problem again", "clear_filters"),
     )
     CSS_PATH = "problems.tcss"
+    #: the -narrow class (under 130 columns) packs the filter row
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
     AUTO_FOCUS = "ProblemTable"  # letter keys are commands here, not search text
     BINDINGS = [
         Binding("slash", "search", "Search", id="problems.search"),

@@ -31,6 +31,10 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 )
 SELECTED_MARK = "●"
 ID_WIDTH = 24
+#: below this many columns the id and level columns narrow so the question keeps ~40
+NARROW_BELOW = 130
+#: column -> width when narrow (level / subject is on the filter row and in the details)
+NARROW_WIDTHS = {"id": 16, "level": 0}
 
 
 def _get(row: Any, name: str) -> Any:
@@ -43,20 +47,21 @@ def short_id(problem_id: str, dataset_id: str | None) -> str:
     return short if len(short) <= ID_WIDTH else "…" + short[-(ID_WIDTH - 1) :]
 
 
-def row_cells(row: Any, selected: bool, preview: str = "") -> list[Text | str]:
+def row_cells(row: Any, selected: bool, preview: str = "") -> list[Text]:
     """The cells for one light problem row (a mapping or an object with the fields)."""
     level, subject = _get(row, "level"), _get(row, "subject")
     where = " ".join(p for p in (f"L{level}" if level is not None else "", subject or "") if p)
     rate = _get(row, "solve_rate")
     n_steps = _get(row, "n_steps")
+    # Text, never markup: ids, sources and subjects come from the user's files
     return [
         Text(SELECTED_MARK if selected else " ", style="bold"),
-        str(_get(row, "source") or ""),
-        short_id(str(_get(row, "id")), _get(row, "dataset_id")),
-        where or "—",
+        Text(str(_get(row, "source") or "")),
+        Text(short_id(str(_get(row, "id")), _get(row, "dataset_id"))),
+        Text(where or "—"),
         Text(str(n_steps if n_steps is not None else ""), justify="right"),
         Text("—" if rate is None else f"{rate:.0%}", justify="right"),
-        str(_get(row, "bin") or "—"),
+        Text(str(_get(row, "bin") or "—")),
         Text(preview, style="dim", no_wrap=True, overflow="ellipsis"),
     ]
 
@@ -88,9 +93,18 @@ class ProblemTable(DataTable[Any]):
         self.fit_question_column()
 
     def fit_question_column(self) -> None:
-        """Give the question preview whatever width the other columns leave."""
+        """Give the question preview whatever width the other columns leave; on a narrow
+        terminal the id and level columns give up room first (the question is what a row
+        is read by)."""
         if "question" not in self.columns:
             return
+        narrow = self.scrollable_content_region.width < NARROW_BELOW
+        for key, label, wide_width in COLUMNS:
+            width = NARROW_WIDTHS.get(key, wide_width) if narrow else wide_width
+            column = self.columns.get(ColumnKey(key))
+            if column is not None and width is not None and column.width != width:
+                column.width = width
+                column.label = Text("" if width == 0 else label)
         question = self.columns[ColumnKey("question")]
         others = sum(c.get_render_width(self) for k, c in self.columns.items() if k != "question")
         width = max(0, self.scrollable_content_region.width - others - 2 * self.cell_padding)
