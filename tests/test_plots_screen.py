@@ -65,7 +65,7 @@ async def test_every_plot_with_data_then_empty(
                 if screen.data.empty:
                     assert empty.display and not panel.display
                     assert screen.data.empty in str(empty.render())
-                    assert "another run: r" in str(empty.render())  # and what to do next
+                    assert "another run: R" in str(empty.render())  # and what to do next
                 else:
                     assert panel.display and not empty.display
                     assert panel.data is screen.data
@@ -76,7 +76,7 @@ async def test_every_plot_with_data_then_empty(
         # keys switch plots; x exports the shown plot's data
         screen.open_run(1)
         await app.workers.wait_for_complete()
-        await pilot.press("c")
+        await pilot.press("dollar_sign")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen.spec.key == "cost" and screen.data is not None
@@ -105,13 +105,13 @@ async def test_no_runs_at_all(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["plots", "traces"])
-async def test_r_picks_another_run(db: Path, mode: str) -> None:
+async def test_shift_r_picks_another_run(db: Path, mode: str) -> None:
     app = app_for(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await app.switch_mode(mode)
         await app.workers.wait_for_complete()
         screen = app.screen
-        await pilot.press("r")
+        await pilot.press("R")
         await pilot.pause()
         dialog = app.screen
         assert isinstance(dialog, ChoiceDialog)
@@ -136,7 +136,7 @@ async def settle(pilot: object) -> None:
 
 @pytest.mark.parametrize(
     ("plot_key", "key", "n_column"),
-    [("recovery-bin", "b", 2), ("recovery-error", "e", 2), ("latency", "l", 2)],
+    [("recovery-bin", "b", 2), ("recovery-error", "exclamation_mark", 2), ("latency", "L", 2)],
 )
 async def test_a_bar_drills_down_to_exactly_its_traces(
     db: Path, plot_key: str, key: str, n_column: int
@@ -149,7 +149,7 @@ async def test_a_bar_drills_down_to_exactly_its_traces(
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("5")
         await settle(pilot)
-        await pilot.press("r", "down", "down", "enter")  # newest first: 3, 2, 1
+        await pilot.press("R", "down", "down", "enter")  # newest first: 3, 2, 1
         await settle(pilot)
         plots = app.screen
         assert isinstance(plots, PlotsScreen) and plots.run_id == 1

@@ -139,10 +139,10 @@ async def test_select_and_save_set(store: Store) -> None:
         await pilot.press("space", "space", "down", "space")  # space moves down a row
         assert list(screen.selected) == [ids[0], ids[1], ids[3]]
         assert "3 selected" in status(screen)
-        await pilot.press("v")  # only the selection
+        await pilot.press("a")  # only the selection
         await settle(app, pilot)
         assert table_ids(screen) == list(screen.selected)
-        await pilot.press("n")
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, TextInputDialog)
         await pilot.press(*"pilot-set", "enter")

@@ -167,7 +167,7 @@ async def test_cancel_from_the_monitor(
             await pilot.pause()  # wait for the engine to start and report once
         await pilot.press("plus")
         assert set(monitor.live.limits.values()) == {3}
-        await pilot.press("c")
+        await pilot.press("C")
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("y")
         await app.workers.wait_for_complete()

@@ -164,7 +164,7 @@ def test_plots_chosen_bar(snap_compare: SnapCompare, workspace: Store, size: Any
     build_recovery_run(workspace, n_problems=9, k=4)
     build_calibration_run(workspace, n_problems=9, samples=4)
     app = build(workspace)
-    keys = ("5", "r", "down", "enter", "b", "right_square_bracket")  # run 1, not the latest
+    keys = ("5", "R", "down", "enter", "b", "right_square_bracket")  # run 1, not the latest
     assert snap_compare(app, terminal_size=size, run_before=after(*keys))
 
 
@@ -187,7 +187,7 @@ def test_traces_request_dialog(snap_compare: SnapCompare, workspace: Store, size
     with workspace.transaction() as conn:
         conn.execute("UPDATE calls SET request=?", (json.dumps(request.to_json()),))
     app = build(workspace)
-    assert snap_compare(app, terminal_size=size, run_before=after("4", "S"))
+    assert snap_compare(app, terminal_size=size, run_before=after("4", "d"))
 
 
 @pytest.mark.parametrize("size", SIZES)

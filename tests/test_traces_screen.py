@@ -61,11 +61,11 @@ async def test_navigation(db: Path) -> None:
         assert screen.position == 2 and screen.view.sample_id == ids[2]
         await pilot.press("k")
         assert screen.position == 1
-        await pilot.press("n")
+        await pilot.press("J")
         assert screen.position == 3  # first sample of the second problem
-        await pilot.press("n", "p")
+        await pilot.press("J", "K")
         assert screen.position == 3
-        await pilot.press("p")
+        await pilot.press("K")
         assert screen.position == 0
         await pilot.press("k")  # stays at the start
         assert screen.position == 0
@@ -153,7 +153,7 @@ async def test_empty_workspace(tmp_path: Path) -> None:
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, TracesScreen)
-        await pilot.press("j", "f", "l", "y", "n")
+        await pilot.press("j", "f", "l", "y", "J", "d")
         assert screen.view is None
         assert "No runs yet" in str(screen.query_one("#trace-empty").render())
 
@@ -239,7 +239,7 @@ def test_the_request_read_model_is_the_stored_request_redacted(db: Path) -> None
 
 
 async def test_keys_open_the_request_a_trace_sent(db: Path) -> None:
-    """Keys only: Traces, S -> the request dialog for the sample on show (redacted, with
+    """Keys only: Traces, d -> the request dialog for the sample on show (redacted, with
     bracketed prompt text shown as typed), y copies it, escape closes."""
     from workbench.tui.screens.trace_dialogs import RequestDialog
 
@@ -257,7 +257,7 @@ async def test_keys_open_the_request_a_trace_sent(db: Path) -> None:
             await pilot.press("j")
             call = screen.view.call
             assert call is not None
-            await pilot.press("S")
+            await pilot.press("d")
             await pilot.pause()
             dialog = app.screen
             assert isinstance(dialog, RequestDialog)

@@ -74,10 +74,13 @@ def keys_markdown(owners: Owners) -> str:
         "```toml",
         "[keys]",
         '"runs.export" = "ctrl+e"',
-        '"traces.label" = "L"',
+        '"traces.label" = "z"',
         "```",
         "",
         "`?` lists the keys of the screen on show; `ctrl+p` offers every command by name.",
+        "A key means one verb wherever it is bound (`t` is Traces, `x` Export, `r` Refresh,",
+        "`escape` Back, `enter` Open on every screen that has them); a test keeps it so.",
+        "Dialogs keep their own keys (`y` / `n` answer a question).",
         "",
     ]
     where = ""

@@ -435,11 +435,14 @@ class PlotSpec:
 
 
 PLOTS: tuple[PlotSpec, ...] = (
-    PlotSpec("solve-rate", "Solve rates", "s", solve_rate_hist, "Solve"),
+    # keys no other screen uses (docs/keys.md): h histogram, ! errors, # step, $ cost
+    PlotSpec("solve-rate", "Solve rates", "h", solve_rate_hist, "Solve"),
     PlotSpec("recovery-bin", "Recovery by bin", "b", recovery_by_bin, "Bin"),
-    PlotSpec("recovery-error", "By error type", "e", recovery_by_error_type, "Error"),
-    PlotSpec("recovery-step", "By step", "o", recovery_by_position, "Step"),
-    PlotSpec("cost", "Cost over time", "c", cost_over_time, "Cost"),
-    PlotSpec("latency", "Latency", "l", latency_histogram),
+    PlotSpec(
+        "recovery-error", "By error type", "exclamation_mark", recovery_by_error_type, "Error"
+    ),
+    PlotSpec("recovery-step", "By step", "number_sign", recovery_by_position, "Step"),
+    PlotSpec("cost", "Cost over time", "dollar_sign", cost_over_time, "Cost"),
+    PlotSpec("latency", "Latency", "L", latency_histogram),
     PlotSpec("methods", "Methods", "m", method_accuracy),
 )

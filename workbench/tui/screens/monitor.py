@@ -36,14 +36,14 @@ class MonitorScreen(Screen[None]):
 
     CSS_PATH = "runs.tcss"
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause/resume", id="monitor.toggle_pause"),
+        Binding("p", "toggle_pause", "Pause/resume", id="monitor.toggle_pause"),
         Binding("P", "pause", "Pause", id="monitor.pause", show=False),
-        Binding("R", "resume", "Resume", id="monitor.resume", show=False),
-        Binding("c", "cancel_run", "Cancel run", id="monitor.cancel"),
+        Binding("u", "resume", "Resume", id="monitor.resume", show=False),
+        Binding("C", "cancel_run", "Cancel run", id="monitor.cancel"),
         Binding("plus,equals_sign", "limit(1)", "Limit +", id="monitor.limit_up"),
         Binding("minus", "limit(-1)", "Limit -", id="monitor.limit_down"),
         Binding("t", "traces", "Traces", id="monitor.traces"),
-        Binding("escape", "back", "Runs", id="monitor.back"),
+        Binding("escape", "back", "Back", id="monitor.back"),
     ]
 
     #: the snapshot on show, and where the run stands; the meters follow both
@@ -152,7 +152,7 @@ class MonitorScreen(Screen[None]):
             limits = (
                 ", ".join(f"{p} {n}" for p, n in sorted(live.limits.items())) or "engine default"
             )
-            text = f"concurrency: {limits}  (+/- to change) · space pause/resume · c cancel"
+            text = f"concurrency: {limits}  (+/- to change) · p pause/resume · C cancel"
         self.query_one("#monitor-controls", Static).update(text)
 
     # -- actions -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -51,8 +52,8 @@ class PlotsScreen(Screen[None]):
         Binding("right_square_bracket", "bar(1)", "Next bar", id="plots.next_bar"),
         Binding("left_square_bracket", "bar(-1)", "Prev bar", id="plots.previous_bar"),
         Binding("t", "traces", "Traces", id="plots.traces"),
-        Binding("r", "choose_run", "Run", id="plots.run"),
-        Binding("x", "export", "Export CSV", id="plots.export"),
+        Binding("R", "choose_run", "Pick run", id="plots.run"),
+        Binding("x", "export", "Export", id="plots.export"),
     ]
 
     def __init__(self) -> None:
@@ -119,7 +120,7 @@ class PlotsScreen(Screen[None]):
         if message.data.empty:
             self._show_empty(
                 f"{message.data.title}: {message.data.empty}\n\n"
-                "another plot: its letter above (or tab) · another run: r"
+                "another plot: its key above (or tab) · another run: R"
             )
         else:
             self.query_one("#plots-empty").display = False
@@ -140,9 +141,9 @@ class PlotsScreen(Screen[None]):
         # name, the others show their key and a one-word name
         wide = self.size.width >= 150
         names = "  ".join(
-            f"[reverse] {s.shortcut} {s.name} [/]"
+            f"[reverse] {self._key_of(s)} {s.name} [/]"
             if s is self.spec
-            else f"{s.shortcut} {s.name if wide else s.short_name}"
+            else f"{self._key_of(s)} {s.name if wide else s.short_name}"
             for s in PLOTS
         )
         run = f"run {self.run_id}" if self.run_id is not None else "no run"
@@ -150,6 +151,16 @@ class PlotsScreen(Screen[None]):
             f"{run}{' · computing…' if loading else ''}  {names}"
         )
         self._update_chosen()
+
+    def _key_of(self, spec: PlotSpec) -> str:
+        """The key that shows ``spec`` as the user sees it ("$", not "dollar_sign"),
+        after any rebinding in workbench.toml."""
+        action = f"plot('{spec.key}')"
+        for bindings in self._bindings.key_to_bindings.values():
+            for binding in bindings:
+                if binding.action == action:
+                    return escape(self.app.get_key_display(binding))
+        return escape(spec.shortcut)
 
     def _update_chosen(self) -> None:
         """The chosen bar's numbers (value, n, interval) and how to open its traces."""

@@ -80,15 +80,15 @@ class ProblemsScreen(Screen[None]):
     BINDINGS = [
         Binding("slash", "search", "Search", id="problems.search"),
         Binding("space", "toggle_select", "Select", id="problems.select"),
-        Binding("enter", "details", "Details", id="problems.details"),
+        Binding("enter", "details", "Open", id="problems.details"),
         Binding("t", "traces", "Traces", id="problems.traces"),
         Binding("s", "sample", "Sample", id="problems.sample"),
-        Binding("n", "save_set", "Save set", id="problems.save_set"),
-        Binding("v", "only_selected", "Selected only", show=False, id="problems.only_selected"),
+        Binding("ctrl+s", "save_set", "Save", id="problems.save_set"),
+        Binding("a", "only_selected", "Selected only", show=False, id="problems.only_selected"),
         Binding("o", "cycle_sort", "Sort", id="problems.sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False, id="problems.reverse"),
-        Binding("f", "filters", "Filters", show=False, id="problems.filters"),
-        Binding("x", "clear_selection", "Clear selection", show=False, id="problems.clear_sel"),
+        Binding("f", "filters", "Filter", show=False, id="problems.filters"),
+        Binding("X", "clear_selection", "Clear selection", show=False, id="problems.clear_sel"),
         Binding("c", "clear_filters", "Clear filters", show=False, id="problems.clear_filters"),
         Binding("i", "app.import_samples", "Import samples", show=False, id="problems.import"),
         Binding("I", "app.import_file", "Import file", show=False, id="problems.import_file"),
@@ -418,7 +418,7 @@ class ProblemsScreen(Screen[None]):
         self.reload()
         self.notify(
             f"Sampled {len(message.ids):,} problems (seed {message.seed}); "
-            "n saves them as a set, v shows all."
+            "ctrl+s saves them as a set, a shows all."
         )
 
     # -- every sample of a problem, across runs ----------------------------------

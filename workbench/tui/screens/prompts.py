@@ -100,11 +100,11 @@ class PromptsScreen(Screen[None]):
     #: calls finished and calls planned in the running Try
     try_progress: var[tuple[int, int]] = var((0, 0), init=False)
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save version", id="prompts.save"),
+        Binding("ctrl+s", "save", "Save", id="prompts.save"),
         Binding("ctrl+r", "try_draft", "Try", id="prompts.try"),
         Binding("ctrl+n", "next_problem", "Next problem", id="prompts.next_problem"),
         Binding("ctrl+t", "next_tab", "Next tab", id="prompts.next_tab"),
-        Binding("ctrl+l", "focus_list", "Versions", id="prompts.focus_list"),
+        Binding("ctrl+o", "focus_list", "Versions", id="prompts.focus_list"),
     ]
 
     def __init__(self) -> None:

@@ -83,7 +83,8 @@ class RunsScreen(Screen[None]):
     CSS_PATH = "runs.tcss"
     BINDINGS = [
         Binding("n", "new_run", "New run", id="runs.new"),
-        Binding("enter,w", "watch", "Watch", id="runs.watch"),
+        Binding("enter", "watch", "Open", id="runs.open"),
+        Binding("w", "watch", "Watch", id="runs.watch"),
         Binding("t", "traces", "Traces", id="runs.traces"),
         Binding("u", "resume", "Resume", id="runs.resume"),
         Binding("e", "rerun", "Re-run", id="runs.rerun"),

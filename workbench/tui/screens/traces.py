@@ -76,7 +76,7 @@ class TraceIndexFailed(Message):
 
 
 class TracesScreen(Screen[None]):
-    """j/k samples, n/p problems, f filter, / search, l label, y copy."""
+    """j/k samples, J/K problems, f filter, / search, l label, y copy, d request sent."""
 
     PALETTE = (
         PaletteCommand("traces: open latest", "Step through the latest run", "open_latest"),
@@ -86,16 +86,16 @@ class TracesScreen(Screen[None]):
     BINDINGS = [
         Binding("j,down", "step(1)", "Next", id="traces.next"),
         Binding("k,up", "step(-1)", "Prev", id="traces.previous"),
-        Binding("n", "problem(1)", "Next problem", id="traces.next_problem"),
-        Binding("p", "problem(-1)", "Prev problem", id="traces.previous_problem"),
+        Binding("J", "problem(1)", "Next problem", id="traces.next_problem"),
+        Binding("K", "problem(-1)", "Prev problem", id="traces.previous_problem"),
         Binding("f", "filter", "Filter", id="traces.filter"),
         Binding("slash", "search", "Search", id="traces.search"),
         Binding("l", "label", "Label", id="traces.label"),
         Binding("y", "copy", "Copy", id="traces.copy"),
-        Binding("S", "request", "Request sent", id="traces.request"),
-        Binding("r", "choose_run", "Run", id="traces.run"),
+        Binding("d", "request", "Request sent", id="traces.request"),
+        Binding("R", "choose_run", "Pick run", id="traces.run"),
         Binding("x", "export", "Export", id="traces.export"),
-        Binding("c", "clear_filter", "Clear filter", id="traces.clear", show=False),
+        Binding("c", "clear_filter", "Clear filters", id="traces.clear", show=False),
         Binding("home,g", "jump(0)", "First", id="traces.first", show=False),
         Binding("end,G", "jump(-1)", "Last", id="traces.last", show=False),
     ]

@@ -71,9 +71,9 @@ class ProblemTable(DataTable[Any]):
 
     # a list of rows scrolls vertically: home / end go to the first / last loaded row
     BINDINGS = [
-        Binding("enter", "select_cursor", "Details", id="problems.details_key"),
-        Binding("home", "scroll_top", "First row", show=False, id="problems.first"),
-        Binding("end", "scroll_bottom", "Last row", show=False, id="problems.last"),
+        Binding("enter", "select_cursor", "Open", id="problems.details_key"),
+        Binding("home", "scroll_top", "First", show=False, id="problems.first"),
+        Binding("end", "scroll_bottom", "Last", show=False, id="problems.last"),
     ]
 
     class NeedMore(Message):
