@@ -208,3 +208,14 @@ def test_runs_with_a_failed_run(snap_compare: SnapCompare, workspace: Store, siz
     workspace.set_run_status(run, RunStatus.FAILED, error="no price for stub:new in [pricing]")
     app = build(workspace)
     assert snap_compare(app, terminal_size=size, run_before=after("3"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_monitor_of_a_failed_run(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    from tests.trace_data import build_recovery_run
+    from workbench.core.status import RunStatus
+
+    run = build_recovery_run(workspace, n_problems=4, k=2)
+    workspace.set_run_status(run, RunStatus.FAILED, error="no price for stub:new in [pricing]")
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("3", "enter"))

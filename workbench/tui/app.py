@@ -213,6 +213,12 @@ class WorkbenchApp(App[None]):
         title = SECTIONS.get(mode, ("", mode.title()))[1]
         self.sub_title = f"{title} · {self.store.path.name}"
 
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        """Every toast is plain text: messages carry user and config text ("[pricing]",
+        a run's name, an exception) that markup would swallow."""
+        kwargs["markup"] = False
+        super().notify(message, *args, **kwargs)
+
     # -- navigation across sections ---------------------------------------------
 
     @on(OpenRun)

@@ -133,7 +133,7 @@ class PlotsScreen(Screen[None]):
         self.query_one(PlotPanel).display = False
         empty = self.query_one("#plots-empty", Static)
         empty.display = True
-        empty.update(text)
+        empty.update(Content(text))  # may hold an exception's text: never markup
         self._update_bar()
 
     def _update_bar(self, *, loading: bool = False) -> None:

@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
@@ -244,7 +245,7 @@ class TracesScreen(Screen[None]):
         self.query_one("#trace-body").display = False
         empty = self.query_one("#trace-empty", Static)
         empty.display = True
-        empty.update(text)
+        empty.update(Content(text))  # may hold a filter's text or an error: never markup
         self._update_status()
 
     def _update_status(self) -> None:
@@ -252,7 +253,7 @@ class TracesScreen(Screen[None]):
         run = f"run {self.run_id}" if self.run_id is not None else "no run"
         where = f"{self.position + 1:,}/{total:,}" if total else "0/0"
         self.query_one("#trace-status", Static).update(
-            f"{run}  ·  sample {where}  ·  filter: {self.flt.describe()}"
+            Content(f"{run}  ·  sample {where}  ·  filter: {self.flt.describe()}")
         )
 
     def _show(self, position: int) -> None:
@@ -281,7 +282,9 @@ class TracesScreen(Screen[None]):
         self.query_one("#trace-head", Static).update(
             trace_render.header(view, self.position, len(self.index))
         )
-        self.query_one("#trace-question", Static).update(view.question)
+        self.query_one("#trace-question", Static).update(
+            Content(view.question)
+        )  # LaTeX brackets: plain
         self.query_one("#trace-steps", Static).update(trace_render.steps(view))
         perturbed = view.perturbed_step is not None or view.prefix is not None
         self.query_one("#trace-continuation-title", Static).update(

@@ -111,18 +111,47 @@ STATUS_STYLES = {
 }
 
 
-def headline(s: RunStats, status: RunStatus) -> Content:
+#: no new result for this long, with work left, and the ETA gives way to "stalled"
+STALL_AFTER_S = 5.0
+
+
+def headline(
+    s: RunStats,
+    status: RunStatus,
+    *,
+    elapsed_s: float | None = None,
+    quiet_s: float | None = None,
+) -> Content:
+    """The status, items, elapsed time and what comes next.
+
+    ``elapsed_s``: the elapsed time now (the snapshot's, carried forward between
+    snapshots, so it never jumps when they resume after a pause); ``quiet_s``: seconds
+    since the last result.  With items left and nothing new for ``STALL_AFTER_S``, the
+    ETA (a rate over recent results, meaningless now) gives way to "stalled"; with every
+    item done while the run still works, it is post-processing (parse, grade: no calls).
+    """
     total = sum(p.total for p in s.stages.values())
     done = sum(p.done for p in s.stages.values())
     state = RunStatus.PAUSED if s.paused and status is RunStatus.RUNNING else status
     style = STATUS_STYLES.get(state, "$error")
+    quiet = fmt_duration(quiet_s)
+    eta: tuple[str, str] | str
+    if state is RunStatus.PAUSED:
+        eta = ("   paused", "$warning")
+    elif state is not RunStatus.RUNNING:
+        eta = ("   ETA –", "$text-muted")
+    elif total and done >= total and not s.in_flight:
+        eta = (f"   post-processing (parse, grade; no model calls) · {quiet}", "bold $warning")
+    elif quiet_s is not None and quiet_s >= STALL_AFTER_S:
+        eta = (f"   ETA – stalled: no result for {quiet}", "bold $warning")
+    else:
+        eta = f"   ETA {fmt_duration(s.eta_s)}"
     return Content.assemble(
         (f" {state.upper()} ", f"bold {style} reverse"),
         f"  {done:,}/{total:,} items",
         ("   elapsed ", "$text-muted"),
-        fmt_duration(s.elapsed_s),
-        ("   ETA ", "$text-muted"),
-        fmt_duration(s.eta_s) if state in (RunStatus.RUNNING, RunStatus.PAUSED) else "–",
+        fmt_duration(s.elapsed_s if elapsed_s is None else elapsed_s),
+        eta,
     )
 
 
@@ -156,10 +185,17 @@ class RunMeters(Widget):
             yield Sparkline([], id="meters-spark")
         yield Static("", id="meters-errors", classes="meter-line")
 
-    def show(self, stats: RunStats, status: RunStatus) -> None:
+    def show(
+        self,
+        stats: RunStats,
+        status: RunStatus,
+        *,
+        elapsed_s: float | None = None,
+        quiet_s: float | None = None,
+    ) -> None:
         """Render one snapshot (called from the screen's message handler)."""
         self.stats = stats
-        self.query_one("#meters-headline", Static).update(headline(stats, status))
+        self.show_headline(stats, status, elapsed_s=elapsed_s, quiet_s=quiet_s)
         self._show_stages(stats.stages)
         self.query_one("#meters-money", Static).update(money_line(stats))
         self.query_one("#meters-throughput", Static).update(throughput_line(stats))
@@ -169,6 +205,19 @@ class RunMeters(Widget):
         if data != spark.data:
             spark.data = data
         self.query_one("#meters-errors", Static).update(errors_line(stats))
+
+    def show_headline(
+        self,
+        stats: RunStats,
+        status: RunStatus,
+        *,
+        elapsed_s: float | None = None,
+        quiet_s: float | None = None,
+    ) -> None:
+        """Only the headline: the clock ticks between snapshots."""
+        self.query_one("#meters-headline", Static).update(
+            headline(stats, status, elapsed_s=elapsed_s, quiet_s=quiet_s)
+        )
 
     def _show_stages(self, stages: Mapping[str, StageProgress]) -> None:
         box = self.query_one("#meters-stages", Vertical)

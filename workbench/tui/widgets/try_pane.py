@@ -48,7 +48,9 @@ class TryPane(Vertical):
         self.query_one("#try-diff", StepDiff).clear(TRY_HINT)
 
     def show_status(self, text: Content | str) -> None:
-        self.query_one("#try-status", Static).update(text)
+        self.query_one("#try-status", Static).update(
+            Content(text) if isinstance(text, str) else text  # errors hold brackets: plain
+        )
 
     def add_results(self, version_id: int, run_id: int, results: Sequence[PreviewResult]) -> None:
         """A row per problem of a finished Try; the first of them is highlighted and shown."""
