@@ -280,3 +280,61 @@ async def test_the_question_and_every_filter_fit(store: Store, size: tuple[int, 
             assert region.width > 0 and region.right <= size[0], control.id
         level = table.columns[ColumnKey("level")].width
         assert (level == 0) == (size[0] < 130)
+
+
+async def test_scope_by_dataset_or_set_sort_on_what_is_shown_and_edit_a_set(
+    store: Store,
+) -> None:
+    """Keys only: the scope filter narrows to one dataset, then to one problem set; E loads
+    the set into the selection (marked in the whole library), space adds a problem, ctrl+s
+    saves it back under its name.  The default sort is dataset, then id: what the table
+    shows."""
+    from workbench.core.library.problems import create_problem_set, list_problem_sets
+    from workbench.tui.dialogs import ConfirmDialog
+    from workbench.tui.widgets.problem_filters import FACETS
+
+    all_ids = [r[0] for r in store.conn.execute("SELECT id FROM problems ORDER BY id")]
+    create_problem_set(store, "pilot", all_ids[:3])
+    datasets = sorted({r[0] for r in store.conn.execute("SELECT dataset_id FROM problems")})
+    app = build(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_problems(app, pilot)
+        shown = [
+            (str(screen.table.get_cell(i, "dataset")), str(screen.table.get_cell(i, "id")))
+            for i in table_ids(screen)
+        ]
+        assert shown == sorted(shown)  # dataset, then id: sorted on what is shown
+        scope_tabs = len(FACETS) + 1  # source ... model, grades, then scope
+        # the second dataset: the scope list holds the datasets, then the sets
+        await pilot.press("f", *["tab"] * scope_tabs, "enter", "down", "down", "enter")
+        await settle(app, pilot)
+        assert screen.state.dataset == datasets[1] and screen.state.problem_set is None
+        in_dataset = store.scalar(
+            "SELECT COUNT(*) FROM problems WHERE dataset_id=?", (datasets[1],)
+        )
+        assert screen.total == MatchCount(in_dataset)
+        assert f"dataset={datasets[1]}" in status(screen)
+        # the set: after every dataset in the list
+        downs = len(datasets) - 1
+        await pilot.press("enter", *["down"] * downs, "enter")
+        await settle(app, pilot)
+        assert screen.state.problem_set == "pilot" and screen.state.dataset is None
+        assert table_ids(screen) == all_ids[:3] and "set=pilot" in status(screen)
+        await pilot.press("escape", "E")  # back to the table; edit the set in scope
+        await settle(app, pilot)
+        assert list(screen.selected) == all_ids[:3] and screen.state.problem_set is None
+        assert screen.total == MatchCount(N_PROBLEMS)  # the whole library, members marked
+        while table_ids(screen)[screen.table.cursor_row] in screen.selected:
+            await pilot.press("down")
+        added = table_ids(screen)[screen.table.cursor_row]
+        await pilot.press("space", "ctrl+s")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, TextInputDialog)
+        await pilot.press("enter")  # the name is filled in: the set being edited
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert problem_set_ids(store, "pilot") == [*all_ids[:3], added]
+        assert [s.n_problems for s in list_problem_sets(store)] == [4]

@@ -84,6 +84,7 @@ class ProblemsScreen(Screen[None]):
         Binding("t", "traces", "Traces", id="problems.traces"),
         Binding("s", "sample", "Sample", id="problems.sample"),
         Binding("ctrl+s", "save_set", "Save", id="problems.save_set"),
+        Binding("E", "edit_set", "Edit set", show=False, id="problems.edit_set"),
         Binding("a", "only_selected", "Selected only", show=False, id="problems.only_selected"),
         Binding("o", "cycle_sort", "Sort", id="problems.sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False, id="problems.reverse"),
@@ -100,6 +101,7 @@ class ProblemsScreen(Screen[None]):
         super().__init__()
         self.state = ViewState()
         self.selected: dict[str, None] = {}  # ordered set: selection order is set order
+        self.editing_set: str | None = None  # the set whose members are the selection
         self.generation = 0
         self.total: core.MatchCount | None = None
         self.library_size: int | None = None
@@ -295,7 +297,9 @@ class ProblemsScreen(Screen[None]):
 
     @on(DataTable.HeaderSelected)
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        column = {"solve": "solve_rate", "steps": "n_steps"}.get(str(event.column_key.value))
+        column = {"solve": "solve_rate", "steps": "n_steps", "id": "dataset"}.get(
+            str(event.column_key.value)
+        )
         key = column or str(event.column_key.value)
         if key in dict(SORTS):
             if key == self.state.sort:
@@ -348,6 +352,7 @@ class ProblemsScreen(Screen[None]):
         dialog = TextInputDialog(
             "Save problem set",
             f"Name for a set of {len(self.selected):,} problems (runs refer to it by name):",
+            value=self.editing_set or "",
             placeholder="e.g. gsm8k-pilot-50",
             validate=validate_set_name,
         )
@@ -382,6 +387,8 @@ class ProblemsScreen(Screen[None]):
     @on(SetSaved)
     def _set_saved(self, message: SetSaved) -> None:
         self.notify(f"Saved problem set '{message.name}' ({message.size:,} problems).")
+        self.editing_set = message.name
+        self._load_facets()  # the scope filter offers the new set
 
     # -- sampling ----------------------------------------------------------
 
@@ -419,6 +426,36 @@ class ProblemsScreen(Screen[None]):
         self.notify(
             f"Sampled {len(message.ids):,} problems (seed {message.seed}); "
             "ctrl+s saves them as a set, a shows all."
+        )
+
+    # -- editing an existing set ---------------------------------------------------
+
+    def action_edit_set(self) -> None:
+        """Edit a problem set: its members become the selection (space adds or removes,
+        ctrl+s saves under its name).  The set in scope, or one chosen from a list."""
+        if self.state.problem_set is not None:
+            self._load_set_for_edit(self.state.problem_set)
+            return
+        sets = core.list_problem_sets(self.workspace.store)
+        if not sets:
+            self.notify("no problem sets yet: select problems, then ctrl+s saves one")
+            return
+        choices = [(s.name, f"{s.name}  ({s.n_problems:,} problems)") for s in sets]
+        self.app.push_screen(
+            ChoiceDialog("Edit which problem set?", choices),
+            lambda name: self._load_set_for_edit(name) if name else None,
+        )
+
+    def _load_set_for_edit(self, name: str) -> None:
+        ids = core.problem_set_ids(self.workspace.store, name)
+        self.selected = dict.fromkeys(ids)
+        self.editing_set = name
+        self.filters.set_scope(None)  # the whole library, the set's members marked
+        self.state = replace(self.state, problem_set=None, only_selected=False)
+        self.reload()
+        self.notify(
+            f"editing set '{name}' ({len(ids):,} problems, marked): space adds or removes, "
+            "a shows only the set, ctrl+s saves it"
         )
 
     # -- every sample of a problem, across runs ----------------------------------

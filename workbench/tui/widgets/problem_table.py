@@ -21,7 +21,7 @@ LOOKAHEAD_ROWS = 60
 
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("mark", " ", 1),
-    ("source", "source", 7),
+    ("dataset", "dataset", 16),
     ("id", "id", 24),
     ("level", "level / subject", 22),
     ("steps", "steps", 5),
@@ -34,7 +34,14 @@ ID_WIDTH = 24
 #: below this many columns the id and level columns narrow so the question keeps ~40
 NARROW_BELOW = 130
 #: column -> width when narrow (level / subject is on the filter row and in the details)
-NARROW_WIDTHS = {"id": 16, "level": 0}
+NARROW_WIDTHS = {"dataset": 12, "id": 14, "level": 0}
+
+
+DATASET_WIDTH = 16
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _get(row: Any, name: str) -> Any:
@@ -56,7 +63,7 @@ def row_cells(row: Any, selected: bool, preview: str = "") -> list[Text]:
     # Text, never markup: ids, sources and subjects come from the user's files
     return [
         Text(SELECTED_MARK if selected else " ", style="bold"),
-        Text(str(_get(row, "source") or "")),
+        Text(_fit(str(_get(row, "dataset_id") or ""), DATASET_WIDTH)),
         Text(short_id(str(_get(row, "id")), _get(row, "dataset_id"))),
         Text(where or "—"),
         Text(str(n_steps if n_steps is not None else ""), justify="right"),
