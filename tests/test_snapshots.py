@@ -219,3 +219,51 @@ def test_monitor_of_a_failed_run(snap_compare: SnapCompare, workspace: Store, si
     workspace.set_run_status(run, RunStatus.FAILED, error="no price for stub:new in [pricing]")
     app = build(workspace)
     assert snap_compare(app, terminal_size=size, run_before=after("3", "enter"))
+
+
+def _methods_run(store: Store) -> int:
+    """A small methods run written directly: three methods on one problem and its vote."""
+    import json
+
+    from tests.trace_data import build_recovery_run
+    from workbench.core.store import now_iso
+
+    build_recovery_run(store, n_problems=2, k=1)  # the problems
+    run = store.create_run("methods toy", "methods", {})
+    pid, ts = "syn/000001", now_iso()
+    answers = {"cot": ("4", True), "pal": ("5", False), "plan": ("4", True)}
+    ids = {}
+    with store.transaction():
+        for i, (method, (answer, _)) in enumerate(answers.items()):
+            ids[method] = store.insert(
+                "samples",
+                {
+                    "run_id": run, "stage": "solve", "item_key": f"solve/{pid}/0/{method}",
+                    "problem_id": pid, "sample_index": i, "role": "solver", "model": "stub:m",
+                    "status": "done", "output": f"... so the answer is {answer}.",
+                    "payload": json.dumps({"method": method, "answer": answer}),
+                    "created_at": ts, "updated_at": ts,
+                },
+            )  # fmt: skip
+        per_method = {
+            m: {"answer": a, "count": 1, "total": 1, "correct": ok, "sample_id": ids[m]}
+            for m, (a, ok) in answers.items()
+        }
+        vote = {"status": "majority", "methods": per_method, "answer": "4", "correct": True}
+        vote |= {"resolution": {"how": "vote"}}
+        store.insert(
+            "samples",
+            {
+                "run_id": run, "stage": "vote", "item_key": f"vote/{pid}", "problem_id": pid,
+                "sample_index": 0, "role": "vote", "status": "done", "output": "4",
+                "payload": json.dumps(vote), "created_at": ts, "updated_at": ts,
+            },
+        )  # fmt: skip
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_traces_methods_view(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    _methods_run(workspace)
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("4"))

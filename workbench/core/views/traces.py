@@ -216,6 +216,13 @@ class TraceView:
         return str(kind) if kind else None
 
     @property
+    def method(self) -> str | None:
+        """The reasoning method of a methods-run sample (cot / pal / plan), else None (the
+        vote and the resolution also carry a "method": the one they chose, or their mode)."""
+        value = self.payload.get("method")
+        return str(value) if value and self.stage in ("solve", "plan") else None
+
+    @property
     def judge_verdict(self) -> bool | None:
         """The judge's verdict on this continuation, when a judge read it."""
         value = self.payload.get("judge_noticed")

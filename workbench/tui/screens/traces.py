@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from workbench.core.errors import StoreError
+from workbench.core.views.methods import methods_row
 from workbench.core.views.requests import load_request
 from workbench.core.views.traces import (
     FilterChoices,
@@ -133,6 +134,8 @@ class TracesScreen(Screen[None]):
             yield Static("", id="trace-continuation", classes="trace-block")
             yield Static("Grade", classes="trace-title")
             yield Static("", id="trace-grade", classes="trace-block")
+            yield Static("Methods", id="trace-methods-title", classes="trace-title")
+            yield Static("", id="trace-methods", classes="trace-block")
             yield Static("Call", classes="trace-title")
             yield Static("", id="trace-meta", classes="trace-block")
         yield Static("", id="trace-empty", classes="empty-state")
@@ -292,9 +295,19 @@ class TracesScreen(Screen[None]):
         )
         self.query_one("#trace-continuation", Static).update(trace_render.continuation(view))
         self.query_one("#trace-grade", Static).update(trace_render.grade(view))
+        self._show_methods(view)
         self.query_one("#trace-meta", Static).update(trace_render.metadata(view))
         body.scroll_home(animate=False)
         self._update_status()
+
+    def _show_methods(self, view: TraceView) -> None:
+        """A methods run's trace: every method's answer for its problem, and the vote."""
+        is_methods = view.method is not None or view.stage in ("vote", "resolve")
+        for widget in self.query("#trace-methods-title, #trace-methods"):
+            widget.display = is_methods
+        if is_methods and view.problem_id is not None:
+            row = methods_row(self.workspace.store, view.run_id, view.problem_id)
+            self.query_one("#trace-methods", Static).update(trace_render.methods(row, view.method))
 
     # -- actions -------------------------------------------------------------
 
