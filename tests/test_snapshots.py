@@ -267,3 +267,28 @@ def test_traces_methods_view(snap_compare: SnapCompare, workspace: Store, size: 
     _methods_run(workspace)
     app = build(workspace)
     assert snap_compare(app, terminal_size=size, run_before=after("4"))
+
+
+def _fixed_prompts(store: Store) -> None:
+    """The default prompts, stamped with one time (the list shows when each was saved)."""
+    from workbench.core.prompts.versions import seed_defaults
+
+    seed_defaults(store)
+    with store.transaction() as conn:
+        conn.execute("UPDATE prompt_versions SET created_at='2026-01-01T09:00:00.000+00:00'")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_prompts_editor(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    fill_library(workspace, 4)
+    _fixed_prompts(workspace)
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("2"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_prompts_try_tab(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    fill_library(workspace, 4)
+    _fixed_prompts(workspace)
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("2", "ctrl+t"))

@@ -10,6 +10,7 @@ journal like any run.  Results per version can be compared side by side.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from textual import on, work
@@ -17,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.markup import escape
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import (
@@ -51,7 +53,7 @@ from workbench.core.prompts.versions import (
 )
 from workbench.core.views.problems import StepProblem, problem_set_exists, step_problems
 from workbench.tui.commands import PaletteCommand
-from workbench.tui.dialogs import TextInputDialog
+from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
 from workbench.tui.prompt_playground import (
     MAX_LIBRARY_PROBLEMS,
     PREVIEW_SEED,
@@ -63,7 +65,12 @@ from workbench.tui.prompt_playground import (
     rendered_content,
 )
 from workbench.tui.widgets.prompt_editor import PromptEditorPane
-from workbench.tui.widgets.prompt_tree import PromptEntry, PromptTree
+from workbench.tui.widgets.prompt_tree import (
+    PromptEntry,
+    PromptTree,
+    version_name,
+    version_numbers,
+)
 from workbench.tui.widgets.try_pane import TryPane
 from workbench.tui.widgets.version_compare import (
     VersionCompare,
@@ -191,15 +198,55 @@ class PromptsScreen(Screen[None]):
             return
         kind, value = data
         if kind == "version":
-            self.load_version(get_version(self.workspace.store, int(value)))
+            chosen: PromptVersion | None = get_version(self.workspace.store, int(value))
         else:
             found = versions(self.workspace.store, str(value))
-            if found:
-                self.load_version(found[-1])
+            chosen = found[-1] if found else None
+        if chosen is not None and chosen != self.version:
+            self.unless_draft_kept(lambda: self.load_version(chosen))
+
+    @property
+    def draft_unsaved(self) -> bool:
+        """The editor holds text that no version (nor the fresh-prompt stub) has."""
+        loaded = self.version.body if self.version is not None else NEW_PROMPT
+        return self.edit_pane.editor.text.rstrip() != loaded.rstrip()
+
+    def unless_draft_kept(self, then: Callable[[], object]) -> None:
+        """Run ``then`` (which replaces the editor's text), asking first when the draft has
+        unsaved changes: they are lost otherwise."""
+        if not self.draft_unsaved:
+            then()
+            return
+        where = self._version_name(self.version) if self.version else "a new prompt"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Discard the draft?",
+                f"The editor has unsaved changes to {where}.  Discard them?  "
+                "(keep editing, then ctrl+s saves them as a version)",
+                yes="Discard",
+                no="Keep editing",
+            ),
+            answered,
+        )
+
+    def _version_name(self, version: PromptVersion) -> str:
+        """``perturb-step v3 (@13)``: numbered within its prompt (the id is what runs pin)."""
+        numbers = version_numbers(versions(self.workspace.store, version.name))
+        return version_name(version, numbers.get(version.id))
+
+    def _title(self, version: PromptVersion) -> str:
+        """The editor's border title (markup: the note is escaped)."""
+        note = f" · {version.note}" if version.note else ""
+        return escape(f"{self._version_name(version)}{note}")
 
     def load_version(self, version: PromptVersion) -> None:
         self.version = version
-        self.edit_pane.load(version.body, f"{version.label} · {version.note}")
+        self.edit_pane.load(version.body, self._title(version))
         self.refresh_preview()
         self.refresh_compare_choices()
 
@@ -269,7 +316,7 @@ class PromptsScreen(Screen[None]):
             return None
         version = get_version(self.workspace.store, vid)
         self.version = version
-        self.edit_pane.editor.border_title = f"{version.label} · {version.note}"
+        self.edit_pane.editor.border_title = self._title(version)
         self.refresh_tree()
         self.refresh_compare_choices()
         return version
@@ -284,7 +331,7 @@ class PromptsScreen(Screen[None]):
                 return
             version = self.save_draft(note)
             if version is not None:
-                self.notify(f"saved {version.label}", title="Prompt saved")
+                self.notify(f"saved {self._version_name(version)}", title="Prompt saved")
 
         self.app.push_screen(
             TextInputDialog("Save version", "Note for this version:", placeholder="what changed"),
@@ -293,6 +340,9 @@ class PromptsScreen(Screen[None]):
 
     def action_new_prompt(self) -> None:
         """A fresh draft in the editor; saving it (ctrl+s) records the prompt's first version."""
+        self.unless_draft_kept(self._new_prompt)
+
+    def _new_prompt(self) -> None:
         self.version = None
         self.edit_pane.load(NEW_PROMPT, "new prompt · draft")
         self.query_one("#prompts-tabs", TabbedContent).active = "tab-edit"
@@ -333,7 +383,7 @@ class PromptsScreen(Screen[None]):
             or self.workspace.settings.default_model
         )
         self.try_running = True
-        self.try_label = f"{version.label} with {model}"
+        self.try_label = f"{self._version_name(version)} with {model}"
         self.try_started = time.monotonic()
         self.try_progress = (0, len(problems))
         self.query_one("#prompts-tabs", TabbedContent).active = "tab-try"
@@ -357,12 +407,15 @@ class PromptsScreen(Screen[None]):
                 return
             self.post_message(TryProgress(counts["done"], counts["total"]))
 
+        error_types, step = self.try_pane.plan_choice()
         config = PerturbPreviewConfig(
             name=f"playground {version_id}",
             prompt=str(version_id),
             model=model,
             problems=ProblemSelection(ids=tuple(problem_ids)),
             seed=PREVIEW_SEED,
+            error_types=error_types,
+            step=step,
         )
         store = self.workspace.store
         try:
@@ -405,7 +458,7 @@ class PromptsScreen(Screen[None]):
         totals_cost = [r.cost_usd for r in message.results]
         cost = None if any(c is None for c in totals_cost) else sum(c or 0.0 for c in totals_cost)
         self.try_pane.show_status(
-            f"{version.label} run {message.run_id}: {pass_rate_text(message.results)} · "
+            f"{self._version_name(version)} run {message.run_id}: {pass_rate_text(message.results)} · "
             f"cost {cost_text(cost)}"
         )
         self.try_pane.add_results(version.id, message.run_id, message.results)
@@ -421,7 +474,10 @@ class PromptsScreen(Screen[None]):
         name = self.version.name
         ids = set(version_pass_rates(self.workspace.store, name))
         ids |= {v for v in self.results if get_version(self.workspace.store, v).name == name}
-        self.query_one(VersionCompare).set_choices([(f"{name}@{v}", v) for v in sorted(ids)])
+        numbers = version_numbers(versions(self.workspace.store, name))
+        self.query_one(VersionCompare).set_choices(
+            [(f"{name} v{numbers.get(v, '?')} (@{v})", v) for v in sorted(ids)]
+        )
 
     def results_for(self, version_id: int) -> list[PreviewResult]:
         if version_id not in self.results:

@@ -8,9 +8,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from workbench.core.experiments.playground import PreviewResult
+from workbench.core.perturb import load_taxonomy
 from workbench.tui.prompt_playground import cost_text, short_id
 from workbench.tui.widgets.step_diff import StepDiff
 from workbench.tui.widgets.version_compare import result_note
@@ -39,9 +40,24 @@ class TryPane(Vertical):
             yield Label("set")
             yield Input(placeholder="problem set (blank: library)", id="try-set")
             yield Button("Try", id="try-run", variant="primary")
+        with Horizontal(id="try-plan"):
+            # what to ask for, before trying: one error type and one step, or the seed's pick
+            yield Label("error type")
+            yield Select[str](
+                [(e.id, e.id) for e in load_taxonomy()], prompt="any (seeded)", id="try-error"
+            )
+            yield Label("step")
+            yield Input(placeholder="any (seeded)", id="try-step", type="integer")
         yield Static("", id="try-status")
         yield DataTable(id="try-table", cursor_type="row", zebra_stripes=True)
         yield StepDiff(id="try-diff")
+
+    def plan_choice(self) -> tuple[tuple[str, ...], int | None]:
+        """The error types and the step asked for (empty / None: the seed chooses)."""
+        error = self.query_one("#try-error", Select).value
+        step = self.query_one("#try-step", Input).value.strip()
+        errors = () if error is Select.NULL else (str(error),)
+        return errors, (int(step) if step.isdigit() and int(step) > 0 else None)
 
     def on_mount(self) -> None:
         self.query_one("#try-table", DataTable).add_columns(*COLUMNS)

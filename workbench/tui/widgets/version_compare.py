@@ -7,6 +7,7 @@ from collections.abc import Callable
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import DataTable, Select, Static
 
 from workbench.core.experiments.playground import PreviewResult
@@ -63,6 +64,7 @@ class VersionCompare(Vertical):
     def __init__(self, results_for: ResultsFor, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.results_for = results_for
+        self.labels: dict[int, str] = {}  # version id -> its name in the pickers
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="compare-controls"):
@@ -80,6 +82,7 @@ class VersionCompare(Vertical):
     def set_choices(self, options: list[tuple[str, int]]) -> None:
         """Offer these versions; keep current picks, default to the two newest."""
         ids = [v for _, v in options]
+        self.labels = dict((v, label) for label, v in options)
         a, b = self.query_one("#compare-a", Select), self.query_one("#compare-b", Select)
         for select in (a, b):
             current = select.value
@@ -110,7 +113,10 @@ class VersionCompare(Vertical):
             return
         a, b = picked
         left, right = self.results_for(a), self.results_for(b)
-        rates.update(f"A v{a}: {pass_rate_text(left)}\nB v{b}: {pass_rate_text(right)}")
+        name_a, name_b = (self.labels.get(v, f"@{v}") for v in (a, b))
+        rates.update(
+            Content(f"A {name_a}: {pass_rate_text(left)}\nB {name_b}: {pass_rate_text(right)}")
+        )
         by_a = {r.problem_id: r for r in left}
         by_b = {r.problem_id: r for r in right}
         for pid in dict.fromkeys([*by_a, *by_b]):
