@@ -375,3 +375,45 @@ async def test_try_asks_for_the_chosen_error_type_and_step(store: Store, stub: S
         assert steps == {"t-1": 1, "t-2": 1, "t-3": 0}  # t-3 has one perturbable step
         sent = " ".join(str(m.get("content")) for r in stub.requests for m in r.body["messages"])
         assert chosen.name in sent
+
+
+async def test_compare_shows_the_text_diff_and_each_sides_model(
+    store: Store, stub: StubServer
+) -> None:
+    """Keys only: save an edited version, Try the old one with one model and the new one
+    with another, ctrl+t to Compare: the changed lines and the model each side used."""
+    app = build(store, stub)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PromptsScreen) and screen.version is not None
+        first = screen.version
+        editor = screen.query_one("#editor", TextArea)
+        model = screen.query_one("#try-model", Input)
+        await pilot.press("ctrl+t")  # Try: the first version with the default model
+        model.focus()
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("ctrl+t", "ctrl+t")  # back to Edit
+        await pilot.pause()
+        editor.focus()
+        await pilot.pause()
+        assert app.focused is editor, app.focused
+        # to the last line ("down" moves by wrapped lines: more than there are lines)
+        await pilot.press(*["down"] * 2 * len(editor.text.splitlines()), "end")
+        await pilot.press("enter", *"Keep the units.")
+        assert editor.text.rstrip().endswith("Keep the units."), editor.text[-80:]
+        await pilot.press("ctrl+t")  # Try the edit with another model
+        model.focus()
+        await pilot.press("ctrl+u", *"stub:other", "ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.version is not None and screen.version != first
+        await pilot.press("ctrl+t")  # Compare: the two newest versions with results
+        await pilot.pause()
+        shown = text_of(screen, "#compare-prompt-diff")
+        assert f"A perturb-step v1 (@{first.id}) · tried with {MODEL}" in shown
+        assert "B perturb-step v2" in shown and "tried with stub:other" in shown
+        assert "different models" in shown and "+ Keep the units." in shown

@@ -52,6 +52,7 @@ from workbench.core.prompts.versions import (
     versions,
 )
 from workbench.core.views.problems import StepProblem, problem_set_exists, step_problems
+from workbench.core.views.prompt_compare import PromptDiff, prompt_diff
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
 from workbench.tui.prompt_playground import (
@@ -140,7 +141,7 @@ class PromptsScreen(Screen[None]):
                 with TabPane("Try", id="tab-try"):
                     yield TryPane(id="try-pane")
                 with TabPane("Compare", id="tab-compare"):
-                    yield VersionCompare(self.results_for, id="compare")
+                    yield VersionCompare(self.results_for, self.diff_for, id="compare")
         yield Footer()
 
     @property
@@ -478,6 +479,10 @@ class PromptsScreen(Screen[None]):
         self.query_one(VersionCompare).set_choices(
             [(f"{name} v{numbers.get(v, '?')} (@{v})", v) for v in sorted(ids)]
         )
+
+    def diff_for(self, a: int, b: int) -> PromptDiff:
+        """Version A's text against B's, and the model each was tried with."""
+        return prompt_diff(self.workspace.store, a, b)
 
     def results_for(self, version_id: int) -> list[PreviewResult]:
         if version_id not in self.results:
