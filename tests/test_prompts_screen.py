@@ -375,6 +375,12 @@ async def test_try_asks_for_the_chosen_error_type_and_step(store: Store, stub: S
         assert steps == {"t-1": 1, "t-2": 1, "t-3": 0}  # t-3 has one perturbable step
         sent = " ".join(str(m.get("content")) for r in stub.requests for m in r.body["messages"])
         assert chosen.name in sent
+        # the stub changes a number, not the formula asked for: each row says so
+        table = screen.query_one("#try-table", DataTable)
+        assert chosen.id == "wrong-formula"
+        flags = [str(table.get_row_at(i)[4]) for i in range(table.row_count)]
+        assert flags and all("type mismatch" in f for f in flags), flags
+        assert "looks like misread-quantity" in str(screen.query_one("#try-diff").render())
 
 
 async def test_compare_shows_the_text_diff_and_each_sides_model(

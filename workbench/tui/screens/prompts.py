@@ -462,7 +462,10 @@ class PromptsScreen(Screen[None]):
             f"{self._version_name(version)} run {message.run_id}: {pass_rate_text(message.results)} · "
             f"cost {cost_text(cost)}"
         )
-        self.try_pane.add_results(version.id, message.run_id, message.results)
+        numbers = version_numbers(versions(self.workspace.store, version.name))
+        self.try_pane.add_results(
+            f"v{numbers.get(version.id, '?')}", message.run_id, message.results
+        )
         self.refresh_tree()
         self.refresh_compare_choices()
 

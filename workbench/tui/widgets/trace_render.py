@@ -6,6 +6,7 @@ from textual.content import Content
 
 from workbench.core.analysis import SampleKind
 from workbench.core.grading import Detection, detect_recovery
+from workbench.core.perturb import type_mismatch
 from workbench.core.text import word_diff
 from workbench.core.views.methods import MethodsRow, method_title
 from workbench.core.views.traces import TraceView
@@ -108,6 +109,9 @@ def steps(view: TraceView) -> Content:
                     diff_content(view.original_step or step, view.perturbed_step),
                 )
             )
+            why = type_mismatch(view.error_type, view.original_step or step, view.perturbed_step)
+            if why is not None:
+                lines.append(Content.styled(f"    type mismatch: {why}", "$warning italic"))
         else:
             lines.append(Content.assemble((f"{i + 1:>3}. ", "$text-muted"), step))
         if view.truncate_at is not None and i + 1 == view.truncate_at:

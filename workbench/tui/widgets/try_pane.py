@@ -14,7 +14,7 @@ from workbench.core.experiments.playground import PreviewResult
 from workbench.core.perturb import load_taxonomy
 from workbench.tui.prompt_playground import cost_text, short_id
 from workbench.tui.widgets.step_diff import StepDiff
-from workbench.tui.widgets.version_compare import result_note
+from workbench.tui.widgets.version_compare import checks_cell, result_note
 
 TRY_HINT = (
     "ctrl+r (or the Try button) perturbs the first N problems with this draft; "
@@ -68,18 +68,18 @@ class TryPane(Vertical):
             Content(text) if isinstance(text, str) else text  # errors hold brackets: plain
         )
 
-    def add_results(self, version_id: int, run_id: int, results: Sequence[PreviewResult]) -> None:
+    def add_results(self, version: str, run_id: int, results: Sequence[PreviewResult]) -> None:
         """A row per problem of a finished Try; the first of them is highlighted and shown."""
         table = self.query_one("#try-table", DataTable)
         for r in results:
             key = f"{run_id}:{r.problem_id}"
             self.rows[key] = r
             table.add_row(
-                f"v{version_id}",
+                version,
                 short_id(r.problem_id),
                 "-" if r.step_index is None else str(r.step_index + 1),
                 r.error_type or "-",
-                ", ".join(r.flags) or ("error" if r.status == "error" else "ok"),
+                checks_cell(r),
                 f"{r.input_tokens}/{r.output_tokens}",
                 cost_text(r.cost_usd),
                 f"{r.latency_ms:.0f}",

@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.widgets import DataTable, Select, Static
 
 from workbench.core.experiments.playground import PreviewResult
+from workbench.core.perturb import type_mismatch
 from workbench.core.views.prompt_compare import PromptDiff
 from workbench.tui.widgets.step_diff import StepDiff
 
@@ -47,6 +48,11 @@ def pass_rate_text(results: list[PreviewResult]) -> str:
     return f"{valid}/{n} valid ({pct}), {first} on the first try"
 
 
+def mismatch(result: PreviewResult) -> str | None:
+    """Why the perturbed step does not look like the requested error type (or None)."""
+    return type_mismatch(result.error_type, result.original_step, result.perturbed_step)
+
+
 def flags_cell(result: PreviewResult | None) -> str:
     if result is None:
         return "-"
@@ -57,10 +63,21 @@ def flags_cell(result: PreviewResult | None) -> str:
     return ", ".join(result.flags) or "ok"
 
 
+def checks_cell(result: PreviewResult) -> str:
+    """The validation flags, and "type mismatch" when the step does not look like the
+    error type asked for (a warning: the step stays valid)."""
+    cell = flags_cell(result)
+    if mismatch(result) is None or result.status == "error":
+        return cell
+    return "type mismatch" if cell == "ok" else f"{cell}, type mismatch"
+
+
 def result_note(result: PreviewResult) -> str:
     bits = [f"attempt {result.attempt}"]
     if result.error_type:
         bits.append(result.error_type)
+    if (why := mismatch(result)) is not None:
+        bits.append(f"type mismatch: {why}")
     if result.reasons:
         bits.append("; ".join(result.reasons))
     if result.error:
