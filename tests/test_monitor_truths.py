@@ -117,3 +117,35 @@ async def test_a_failed_run_says_why_in_the_monitor_and_toasts_stay_plain(
         assert "run failed: no price for x:y in [pricing]" in controls
         monitor.notify("no price in [pricing]")
         assert not [n for n in app._notifications if n.markup]
+
+
+def test_max_latency_counts_a_hung_attempt_in_flight() -> None:
+    from workbench.tui.widgets.meters import latency_line
+
+    done = RunStats(run_id=1, latency_max_ms=300.0, oldest_in_flight_ms=120.0)
+    assert "max 300 ms" in str(latency_line(done)) and "in flight" not in str(latency_line(done))
+    hung = RunStats(run_id=1, latency_max_ms=300.0, oldest_in_flight_ms=20_000.0)
+    assert "max 20.0 s (in flight)" in str(latency_line(hung))
+    first = RunStats(run_id=1, oldest_in_flight_ms=2_500.0)  # nothing finished yet
+    assert "max 2,500 ms (in flight)" in str(latency_line(first))
+
+
+async def test_the_engine_reports_the_oldest_attempt_in_flight(
+    tmp_path: Path, stub_server: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real run over the stub whose first attempt hangs: while it hangs, the snapshots
+    say how long it has been in flight (and once it is over, nothing is)."""
+    from tests.test_engine_stub import KEY_ENV as ENGINE_KEY
+    from tests.test_engine_stub import make, work
+
+    monkeypatch.setenv(ENGINE_KEY, "sk-wbtest-RECOGNISABLE-7f3a9c1e5b")
+    seen: list[RunStats] = []
+    engine, store, registry = make(tmp_path, stub_server, timeout_s=1.0)
+    engine.on_event = lambda e: seen.append(e) if isinstance(e, RunStats) else None
+    stub_server.fail_next(1, "hang")
+    run_id = store.create_run("t", "test", {})
+    assert (await engine.run_items(run_id, work(1))).status == "done"
+    await registry.aclose()
+    hung = [s.oldest_in_flight_ms for s in seen if s.oldest_in_flight_ms is not None]
+    assert hung and max(hung) >= 500  # the hang, seen while it lasted
+    assert seen[-1].oldest_in_flight_ms is None  # nothing left in flight at the end

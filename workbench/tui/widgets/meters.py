@@ -78,13 +78,20 @@ def throughput_line(s: RunStats) -> Content:
 
 
 def latency_line(s: RunStats) -> Content:
+    """Percentiles of finished calls; the max also counts the oldest attempt still in
+    flight, so a hung call shows while it hangs rather than after it ends."""
+    hung = s.oldest_in_flight_ms is not None and (
+        s.latency_max_ms is None or s.oldest_in_flight_ms > s.latency_max_ms
+    )
+    top = s.oldest_in_flight_ms if hung else s.latency_max_ms
     return Content.assemble(
         ("latency p50 ", "$text-muted"),
         (fmt_ms(s.latency_p50_ms), "bold"),
         ("  p95 ", "$text-muted"),
         (fmt_ms(s.latency_p95_ms), "bold"),
         ("  max ", "$text-muted"),
-        (fmt_ms(s.latency_max_ms), "bold"),
+        (fmt_ms(top), "bold $warning" if hung else "bold"),
+        (" (in flight)" if hung else "", "$warning"),
         ("\nrecent calls' latency, oldest first →", "$text-muted"),  # names the sparkline
     )
 
