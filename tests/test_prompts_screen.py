@@ -423,3 +423,27 @@ async def test_compare_shows_the_text_diff_and_each_sides_model(
         assert f"A perturb-step v1 (@{first.id}) · tried with {MODEL}" in shown
         assert "B perturb-step v2" in shown and "tried with stub:other" in shown
         assert "different models" in shown and "+ Keep the units." in shown
+
+
+async def test_try_follows_the_set_chosen_on_problems(store: Store, stub: StubServer) -> None:
+    """Keys only: save a set of two problems on Problems, go to Prompts: the Try set is
+    that set and the preview shows its problems, not the library's first ones."""
+    app = build(store, stub)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        await pilot.press("down", "space", "space", "ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, TextInputDialog)
+        await pilot.press(*"two", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PromptsScreen)
+        assert screen.query_one("#try-set", Input).value == "two"
+        assert [p.id for p in screen.library] == ["t-2", "t-3"]
+        assert "t-2" in text_of(screen, "#preview-problem")

@@ -268,6 +268,8 @@ class ProblemsScreen(Screen[None]):
 
     @on(ProblemFilterBar.Changed)
     def _filters_changed(self, message: ProblemFilterBar.Changed) -> None:
+        if message.changes.get("problem_set"):  # the set in view is the one worked on
+            self.workspace.focus["problem_set"] = str(message.changes["problem_set"])
         self._set_state(**message.changes)
         if message.submitted:
             self.table.focus()
@@ -388,6 +390,7 @@ class ProblemsScreen(Screen[None]):
     def _set_saved(self, message: SetSaved) -> None:
         self.notify(f"Saved problem set '{message.name}' ({message.size:,} problems).")
         self.editing_set = message.name
+        self.workspace.focus["problem_set"] = message.name  # Prompts' Try starts from it
         self._load_facets()  # the scope filter offers the new set
 
     # -- sampling ----------------------------------------------------------

@@ -122,6 +122,7 @@ class PromptsScreen(Screen[None]):
         self.problem_pos = 0
         self.results: dict[int, list[PreviewResult]] = {}  # version id -> last Try
         self.try_running = False
+        self._followed_set: str | None = None  # the Problems set last put in "set"
         self.try_label = ""
         self.try_started = 0.0
         self.last_error: str | None = None
@@ -155,7 +156,8 @@ class PromptsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#try-model", Input).value = self.workspace.settings.default_model
         seed_defaults(self.workspace.store)
-        self.library = self._load_library()
+        self._follow_focused_set()
+        self.library = self._load_library(self.query_one("#try-set", Input).value.strip())
         # a local model call can take a minute: tick the elapsed time so a Try looks alive
         self.set_interval(1.0, self._show_try_progress)
         self.refresh_tree()
@@ -164,9 +166,24 @@ class PromptsScreen(Screen[None]):
             self.load_version(first[-1])
 
     def on_screen_resume(self) -> None:
-        # Problems may have been imported in another section since this screen was built.
+        # Problems may have been imported, or a set chosen, in another section since
+        self._follow_focused_set()
         self.library = self._load_library(self.query_one("#try-set", Input).value.strip())
         self.refresh_preview()
+
+    def _follow_focused_set(self) -> None:
+        """Try on the problem set last chosen or saved on Problems, not the library's
+        first problems (until the user types another set here)."""
+        focused = self.workspace.focus.get("problem_set")
+        field = self.query_one("#try-set", Input)
+        if (
+            focused
+            and focused != self._followed_set
+            and problem_set_exists(self.workspace.store, focused)
+        ):
+            field.value = focused
+            self._followed_set = focused
+            self.problem_pos = 0
 
     # -- library and versions ------------------------------------------------------
 
