@@ -39,7 +39,7 @@ def test_the_headline_says_stalled_post_processing_or_paused() -> None:
     assert "stalled: no result for 0:20" in stalled and "ETA 0:00" not in stalled
     assert "stalled" not in str(headline(stats(5), running, quiet_s=STALL_AFTER_S - 1))
     post = str(headline(stats(10, in_flight=0), running, quiet_s=8.0))
-    assert "post-processing" in post and "0:08" in post
+    assert "post-processing solve" in post and "0:08" in post
     paused = RunStats(run_id=1, stages={"solve": StageProgress(10, 5)}, paused=True, eta_s=3)
     assert "paused" in str(headline(paused, running))
     assert "elapsed 0:42" in str(headline(stats(5), running, elapsed_s=42.0))

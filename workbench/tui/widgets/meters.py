@@ -148,7 +148,13 @@ def headline(
     elif state is not RunStatus.RUNNING:
         eta = ("   ETA –", "$text-muted")
     elif total and done >= total and not s.in_flight:
-        eta = (f"   post-processing (parse, grade; no model calls) · {quiet}", "bold $warning")
+        # after a stage's last item its outputs are parsed and graded (the next stage, if
+        # any, starts after): name the stage, so 240/240 with nothing in flight says why
+        stage = list(s.stages)[-1]
+        eta = (
+            f"   post-processing {stage} (parse, grade; no model calls) · {quiet}",
+            "bold $warning",
+        )
     elif quiet_s is not None and quiet_s >= STALL_AFTER_S:
         eta = (f"   ETA – stalled: no result for {quiet}", "bold $warning")
     else:
