@@ -50,6 +50,26 @@ def core_numbers(store: Store, run_id: int) -> None:
     )
     print(f"core: outcome filter ({n_rec:,} hits) {filt_s * 1000:.0f} ms")
     print(f"core: text search ({n_txt} hits) {search_s * 1000:.0f} ms")
+    drill_numbers(store, run_id, open_s)
+
+
+def drill_numbers(store: Store, run_id: int, open_s: float) -> None:
+    """A plot's bars with the samples behind each, and the biggest bar's traces listed
+    (Plots -> t): against listing the whole run, measured above in the same process."""
+    from workbench.core.views.plots import recovery_by_error_type
+
+    t = time.perf_counter()
+    data = recovery_by_error_type(store, run_id)
+    plot_s = time.perf_counter() - t
+    ids = max(data.drill, key=len)
+    t = time.perf_counter()
+    n = len(trace_index(store, run_id, TraceFilter(samples=ids, scope="bench")))
+    drill_s = time.perf_counter() - t
+    print(
+        f"core: drill-down: error-type plot with each bar's samples {plot_s * 1000:.0f} ms; "
+        f"its largest bar's {n:,} traces listed in {drill_s * 1000:.0f} ms "
+        f"({drill_s / open_s:.2f}x opening the whole run)"
+    )
 
 
 async def screen_numbers(db: Path, run_id: int) -> None:

@@ -96,11 +96,11 @@ async def test_compare_two_runs_and_open_a_disagreement(tmp_path: Path) -> None:
         d = screen.comparison.disagreements[1]
         assert traces.run_id == a and traces.view is not None
         assert traces.view.sample_id == d.a_sample_id
-        # back in Runs the comparison is still there; b opens run B's sample
+        # back in Runs the comparison is still there; B opens run B's sample
         await pilot.press("3")
         await settle(app, pilot)
         assert app.screen is screen
-        await pilot.press("b")
+        await pilot.press("B")
         await settle(app, pilot)
         assert isinstance(app.screen, TracesScreen) and app.screen.run_id == b
         assert app.screen.view is not None and app.screen.view.sample_id == d.b_sample_id

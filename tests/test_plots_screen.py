@@ -65,7 +65,7 @@ async def test_every_plot_with_data_then_empty(
                 if screen.data.empty:
                     assert empty.display and not panel.display
                     assert screen.data.empty in str(empty.render())
-                    assert "another run: r" in str(empty.render())  # and what to do next
+                    assert "another run: R" in str(empty.render())  # and what to do next
                 else:
                     assert panel.display and not empty.display
                     assert panel.data is screen.data
@@ -77,7 +77,7 @@ async def test_every_plot_with_data_then_empty(
         # keys switch plots; x exports the shown plot's data
         screen.open_run(1)
         await app.workers.wait_for_complete()
-        await pilot.press("c")
+        await pilot.press("dollar_sign")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen.spec.key == "cost" and screen.data is not None
@@ -106,13 +106,13 @@ async def test_no_runs_at_all(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["plots", "traces"])
-async def test_r_picks_another_run(db: Path, mode: str) -> None:
+async def test_shift_r_picks_another_run(db: Path, mode: str) -> None:
     app = app_for(db)
     async with app.run_test(size=(120, 40)) as pilot:
         await app.switch_mode(mode)
         await app.workers.wait_for_complete()
         screen = app.screen
-        await pilot.press("r")
+        await pilot.press("R")
         await pilot.pause()
         dialog = app.screen
         assert isinstance(dialog, ChoiceDialog)
@@ -124,3 +124,54 @@ async def test_r_picks_another_run(db: Path, mode: str) -> None:
         await pilot.pause()
         assert app.screen is screen
         assert getattr(screen, "run_id", None) == 2
+
+
+async def settle(pilot: object) -> None:
+    from textual.pilot import Pilot
+
+    assert isinstance(pilot, Pilot)
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+@pytest.mark.parametrize(
+    ("plot_key", "key", "n_column"),
+    [("recovery-bin", "b", 2), ("recovery-error", "exclamation_mark", 2), ("latency", "L", 2)],
+)
+async def test_a_bar_drills_down_to_exactly_its_traces(
+    db: Path, plot_key: str, key: str, n_column: int
+) -> None:
+    """Keys only: Plots, pick run 1, a plot, the second bar, t -> Traces shows that bar's
+    samples and no others (as many as the bar's n)."""
+    from workbench.tui.screens.traces import TracesScreen
+
+    app = app_for(db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("R", "down", "down", "enter")  # newest first: 3, 2, 1
+        await settle(pilot)
+        plots = app.screen
+        assert isinstance(plots, PlotsScreen) and plots.run_id == 1
+        await pilot.press(key)
+        await settle(pilot)
+        data = plots.data
+        assert data is not None and data.key == plot_key and len(data.labels) > 1
+        # the second bar; of the latency histogram the last (wrapping), never an empty one
+        bar = len(data.labels) - 1 if plot_key == "latency" else 1
+        await pilot.press(
+            "left_square_bracket" if plot_key == "latency" else "right_square_bracket"
+        )
+        await pilot.pause()
+        chosen = str(plots.query_one("#plots-chosen").render())
+        assert data.labels[bar] in chosen and "t: its" in chosen  # its value and n are shown
+        ids = data.samples_of(bar)
+        assert len(ids) == data.rows[bar][n_column]  # its n is its number of traces
+        await pilot.press("t")
+        await settle(pilot)
+        traces = app.screen
+        assert isinstance(traces, TracesScreen) and traces.run_id == 1
+        assert sorted(traces.index.ids) == sorted(ids)
+        status = str(traces.query_one("#trace-status").render())
+        assert data.labels[bar] in status

@@ -139,10 +139,10 @@ async def test_select_and_save_set(store: Store) -> None:
         await pilot.press("space", "space", "down", "space")  # space moves down a row
         assert list(screen.selected) == [ids[0], ids[1], ids[3]]
         assert "3 selected" in status(screen)
-        await pilot.press("v")  # only the selection
+        await pilot.press("a")  # only the selection
         await settle(app, pilot)
         assert table_ids(screen) == list(screen.selected)
-        await pilot.press("n")
+        await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, TextInputDialog)
         await pilot.press(*"pilot-set", "enter")
@@ -218,3 +218,123 @@ def test_sample_request_and_set_name_parsing() -> None:
     assert validate_set_name("bad name") is not None
     assert ViewState(sort="level").is_everything
     assert not ViewState(search="x").is_everything
+
+
+async def test_t_lists_every_sample_of_a_problem_across_runs(tmp_path: Path) -> None:
+    """Keys only: Problems, t on a problem -> its samples in every run; enter opens one in
+    Traces at that very sample."""
+    from tests.trace_data import build_calibration_run, build_recovery_run
+    from workbench.core.views.problems import problem_samples
+    from workbench.tui.dialogs import ChoiceDialog
+    from workbench.tui.screens.traces import TracesScreen
+
+    with open_store(tmp_path / "workbench.db") as s:
+        build_recovery_run(s, n_problems=4, k=2)
+        build_calibration_run(s, n_problems=4, samples=3)
+        fill_library(s, 3)  # problems nobody sampled
+    with open_store(tmp_path / "workbench.db") as store:
+        app = build(store)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await open_problems(app, pilot)
+            ids = table_ids(screen)
+            sampled = next(i for i in ids if problem_samples(store, i))
+            unsampled = next(i for i in ids if not problem_samples(store, i))
+            for pid in (unsampled, sampled):  # the cursor onto each in turn
+                while table_ids(screen)[screen.query_one(ProblemTable).cursor_row] != pid:
+                    await pilot.press("down" if ids.index(pid) > screen.table.cursor_row else "up")
+                await pilot.press("t")
+                await settle(app, pilot)
+                if pid == unsampled:  # says so, opens nothing
+                    assert app.screen is screen
+                    assert any("no run has sampled" in n.message for n in app._notifications)
+            dialog = app.screen
+            assert isinstance(dialog, ChoiceDialog)
+            expected = problem_samples(store, sampled)
+            assert len({e.run_id for e in expected}) == 2  # both runs sampled it
+            assert [key for key, _ in dialog.choices] == [
+                f"{e.run_id}:{e.sample_id}" for e in expected
+            ]
+            await pilot.press("down", "enter")
+            await settle(app, pilot)
+            traces = app.screen
+            assert isinstance(traces, TracesScreen)
+            assert traces.view is not None and traces.view.sample_id == expected[1].sample_id
+            assert traces.run_id == expected[1].run_id
+
+
+@pytest.mark.parametrize("size", [(100, 30), (160, 48)])
+async def test_the_question_and_every_filter_fit(store: Store, size: tuple[int, int]) -> None:
+    """At 100x30 the question keeps ~40 columns (the id no longer takes 26 while the question
+    gets 13) and every filter control is on screen; at 160x48 the level column is back."""
+    from textual.widgets.data_table import ColumnKey
+
+    app = build(store)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_problems(app, pilot)
+        table = screen.query_one(ProblemTable)
+        question = table.columns[ColumnKey("question")].get_render_width(table)
+        ident = table.columns[ColumnKey("id")].get_render_width(table)
+        assert question >= 40 and question > 2 * ident, (question, ident)
+        for control in screen.query("#problems-filters > *"):
+            region = control.region
+            assert region.width > 0 and region.right <= size[0], control.id
+        level = table.columns[ColumnKey("level")].width
+        assert (level == 0) == (size[0] < 130)
+
+
+async def test_scope_by_dataset_or_set_sort_on_what_is_shown_and_edit_a_set(
+    store: Store,
+) -> None:
+    """Keys only: the scope filter narrows to one dataset, then to one problem set; E loads
+    the set into the selection (marked in the whole library), space adds a problem, ctrl+s
+    saves it back under its name.  The default sort is dataset, then id: what the table
+    shows."""
+    from workbench.core.library.problems import create_problem_set, list_problem_sets
+    from workbench.tui.dialogs import ConfirmDialog
+    from workbench.tui.widgets.problem_filters import FACETS
+
+    all_ids = [r[0] for r in store.conn.execute("SELECT id FROM problems ORDER BY id")]
+    create_problem_set(store, "pilot", all_ids[:3])
+    datasets = sorted({r[0] for r in store.conn.execute("SELECT dataset_id FROM problems")})
+    app = build(store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_problems(app, pilot)
+        shown = [
+            (str(screen.table.get_cell(i, "dataset")), str(screen.table.get_cell(i, "id")))
+            for i in table_ids(screen)
+        ]
+        assert shown == sorted(shown)  # dataset, then id: sorted on what is shown
+        scope_tabs = len(FACETS) + 1  # source ... model, grades, then scope
+        # the second dataset: the scope list holds the datasets, then the sets
+        await pilot.press("f", *["tab"] * scope_tabs, "enter", "down", "down", "enter")
+        await settle(app, pilot)
+        assert screen.state.dataset == datasets[1] and screen.state.problem_set is None
+        in_dataset = store.scalar(
+            "SELECT COUNT(*) FROM problems WHERE dataset_id=?", (datasets[1],)
+        )
+        assert screen.total == MatchCount(in_dataset)
+        assert f"dataset={datasets[1]}" in status(screen)
+        # the set: after every dataset in the list
+        downs = len(datasets) - 1
+        await pilot.press("enter", *["down"] * downs, "enter")
+        await settle(app, pilot)
+        assert screen.state.problem_set == "pilot" and screen.state.dataset is None
+        assert table_ids(screen) == all_ids[:3] and "set=pilot" in status(screen)
+        await pilot.press("escape", "E")  # back to the table; edit the set in scope
+        await settle(app, pilot)
+        assert list(screen.selected) == all_ids[:3] and screen.state.problem_set is None
+        assert screen.total == MatchCount(N_PROBLEMS)  # the whole library, members marked
+        while table_ids(screen)[screen.table.cursor_row] in screen.selected:
+            await pilot.press("down")
+        added = table_ids(screen)[screen.table.cursor_row]
+        await pilot.press("space", "ctrl+s")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, TextInputDialog)
+        await pilot.press("enter")  # the name is filled in: the set being edited
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert problem_set_ids(store, "pilot") == [*all_ids[:3], added]
+        assert [s.n_problems for s in list_problem_sets(store)] == [4]

@@ -239,7 +239,9 @@ async def test_try_two_versions_and_compare(store: Store, stub: StubServer) -> N
         a.value, b.value = first.id, second.id
         await pilot.pause()
         rates = text_of(screen, "#compare-rates")
-        assert f"A v{first.id}: 2/2 valid" in rates and f"B v{second.id}: 0/2 valid" in rates
+        # numbered within the prompt (its first version is v1), with the id runs pin
+        assert f"A perturb-step v1 (@{first.id}): 2/2 valid" in rates
+        assert f"B perturb-step v2 (@{second.id}): 0/2 valid" in rates
         compare = screen.query_one("#compare-table", DataTable)
         assert compare.row_count == 2
         assert compare.get_row_at(0)[1:] == ["ok", "leaked_label"]
@@ -291,3 +293,157 @@ async def test_empty_library_is_not_a_template_error(tmp_path: Path, stub: StubS
             editor.load_text(editor.text.replace("{{ step }}", "{{ step }"))
             await pilot.pause()
             assert screen.last_error is not None  # a broken template still says so
+
+
+async def test_an_unsaved_draft_is_not_discarded_without_asking(
+    store: Store, stub: StubServer
+) -> None:
+    """Keys only: edit the draft, pick another prompt in the list: asked first; "n" keeps
+    the draft, "y" discards it.  Versions are numbered within their prompt (v1 first)."""
+    from textual.widgets import Tree
+
+    from workbench.tui.dialogs import ConfirmDialog
+
+    app = build(store, stub)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PromptsScreen) and screen.version is not None
+        loaded = screen.version
+        editor = screen.query_one("#editor", TextArea)
+        assert f"{loaded.name} v1 (@{loaded.id})" in str(editor.border_title)
+        tree = screen.query_one("#prompt-tree", Tree)
+        labels = [str(n.label) for n in tree.root.children[0].children]
+        assert labels and labels[-1].startswith("v1 @")  # the oldest is v1, whatever its id
+        for _ in range(6):  # tab from the list to the editor
+            if app.focused is editor:
+                break
+            await pilot.press("tab")
+        assert app.focused is editor
+        await pilot.press("end", *" draft words")
+        assert screen.draft_unsaved
+        await pilot.press("ctrl+o")
+        assert app.focused is tree
+        tree.move_cursor(tree.root.children[0])  # the first prompt in the list
+        other = tree.cursor_node
+        assert other is not None and other.data == ("prompt", other.data[1])
+        if other.data[1] == loaded.name:
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")  # keep editing
+        await pilot.pause()
+        assert screen.version == loaded and "draft words" in editor.text
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")  # discard
+        await pilot.pause()
+        assert screen.version != loaded and not screen.draft_unsaved
+
+
+async def test_try_asks_for_the_chosen_error_type_and_step(store: Store, stub: StubServer) -> None:
+    """Keys only: on the Try tab pick an error type and a step, ctrl+r: every problem is
+    perturbed at that step (the last perturbable one when shorter) with that error type."""
+    from workbench.core.perturb import load_taxonomy
+
+    chosen = load_taxonomy()[1]
+    app = build(store, stub)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PromptsScreen)
+        await pilot.press("ctrl+t")  # the Try tab
+        await pilot.pause()
+        error = screen.query_one("#try-error", Select)
+        for _ in range(12):  # tab through the Try controls to the error type
+            if app.focused is error:
+                break
+            await pilot.press("tab")
+        assert app.focused is error
+        await pilot.press("enter", "down", "down", "enter")  # blank, then the 2nd type
+        await pilot.press("tab", "2", "ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert error.value == chosen.id
+        results = screen.try_pane.rows.values()
+        assert {r.error_type for r in results} == {chosen.id}
+        steps = {r.problem_id: r.step_index for r in results}
+        assert steps == {"t-1": 1, "t-2": 1, "t-3": 0}  # t-3 has one perturbable step
+        sent = " ".join(str(m.get("content")) for r in stub.requests for m in r.body["messages"])
+        assert chosen.name in sent
+        # the stub changes a number, not the formula asked for: each row says so
+        table = screen.query_one("#try-table", DataTable)
+        assert chosen.id == "wrong-formula"
+        flags = [str(table.get_row_at(i)[4]) for i in range(table.row_count)]
+        assert flags and all("type mismatch" in f for f in flags), flags
+        assert "looks like misread-quantity" in str(screen.query_one("#try-diff").render())
+
+
+async def test_compare_shows_the_text_diff_and_each_sides_model(
+    store: Store, stub: StubServer
+) -> None:
+    """Keys only: save an edited version, Try the old one with one model and the new one
+    with another, ctrl+t to Compare: the changed lines and the model each side used."""
+    app = build(store, stub)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PromptsScreen) and screen.version is not None
+        first = screen.version
+        editor = screen.query_one("#editor", TextArea)
+        model = screen.query_one("#try-model", Input)
+        await pilot.press("ctrl+t")  # Try: the first version with the default model
+        model.focus()
+        await pilot.press("ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("ctrl+t", "ctrl+t")  # back to Edit
+        await pilot.pause()
+        editor.focus()
+        await pilot.pause()
+        assert app.focused is editor, app.focused
+        # to the last line ("down" moves by wrapped lines: more than there are lines)
+        await pilot.press(*["down"] * 2 * len(editor.text.splitlines()), "end")
+        await pilot.press("enter", *"Keep the units.")
+        assert editor.text.rstrip().endswith("Keep the units."), editor.text[-80:]
+        await pilot.press("ctrl+t")  # Try the edit with another model
+        model.focus()
+        await pilot.press("ctrl+u", *"stub:other", "ctrl+r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.version is not None and screen.version != first
+        await pilot.press("ctrl+t")  # Compare: the two newest versions with results
+        await pilot.pause()
+        shown = text_of(screen, "#compare-prompt-diff")
+        assert f"A perturb-step v1 (@{first.id}) · tried with {MODEL}" in shown
+        assert "B perturb-step v2" in shown and "tried with stub:other" in shown
+        assert "different models" in shown and "+ Keep the units." in shown
+
+
+async def test_try_follows_the_set_chosen_on_problems(store: Store, stub: StubServer) -> None:
+    """Keys only: save a set of two problems on Problems, go to Prompts: the Try set is
+    that set and the preview shows its problems, not the library's first ones."""
+    app = build(store, stub)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1")
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        await pilot.press("down", "space", "space", "ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, TextInputDialog)
+        await pilot.press(*"two", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PromptsScreen)
+        assert screen.query_one("#try-set", Input).value == "two"
+        assert [p.id for p in screen.library] == ["t-2", "t-3"]
+        assert "t-2" in text_of(screen, "#preview-problem")

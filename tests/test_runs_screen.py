@@ -167,7 +167,7 @@ async def test_cancel_from_the_monitor(
             await pilot.pause()  # wait for the engine to start and report once
         await pilot.press("plus")
         assert set(monitor.live.limits.values()) == {3}
-        await pilot.press("c")
+        await pilot.press("C")
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("y")
         await app.workers.wait_for_complete()
@@ -328,3 +328,48 @@ async def test_resume_a_budget_stopped_run_asks_for_a_higher_cap(
         assert run["status"] == "done" and run["budget_usd"] == 1.0
         assert [h["budget_usd"] for h in app.store.run_settings_history(run_id)] == [1.0]
         assert stub_server.paid == 3
+
+
+def _failed_runs(path: Path) -> None:
+    """A done run and a failed one whose name and reason hold bracketed text."""
+    from tests.trace_data import build_recovery_run
+    from workbench.core.status import RunStatus
+
+    with Store(path) as store:
+        build_recovery_run(store, n_problems=3, k=1)
+        run = store.create_run("[pricing] check of a very long run name indeed", "recovery", {})
+        store.set_run_status(
+            run, RunStatus.FAILED, error="no price for stub:new in [pricing]\nadd it and resume"
+        )
+
+
+@pytest.mark.parametrize("size", [(100, 30), (160, 48)])
+async def test_a_failed_runs_reason_stays_on_the_list(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """Keys only: the failed run's reason is in its row and, selected, in full in the hint;
+    bracketed names and reasons show as typed (no markup); the headline column is on screen
+    at 100 columns."""
+    _failed_runs(tmp_path / "wb.db")
+    settings = Settings()
+    app = make_app(Store(tmp_path / "wb.db"), ProviderRegistry(settings), settings)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        table = screen.query_one("#runs-table", DataTable)
+        failed = str(next(iter(table.rows)).value)
+        name = str(table.get_cell(failed, "name"))
+        assert name.startswith("[pricing] check")
+        assert "no price for stub:new in [pricing] add it and resume" in str(
+            table.get_cell(failed, "headline")
+        )
+        assert table.cursor_row == 0  # the newest, the failed one
+        hint = str(screen.query_one("#runs-hint").render())
+        assert "failed: no price for stub:new in [pricing]" in hint
+        x = sum(c.get_render_width(table) for k, c in table.columns.items() if k != "headline")
+        assert x < size[0] - 20  # the headline column starts well on screen
+        await pilot.press("down")
+        await pilot.pause()
+        assert "failed" not in str(screen.query_one("#runs-hint").render())

@@ -159,3 +159,141 @@ def test_run_builder_settings_tab(snap_compare: SnapCompare, workspace: Store, s
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_plots_chosen_bar(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    """Recovery by bin with the second bar chosen: its numbers and its traces key."""
+    from tests.trace_data import build_calibration_run, build_recovery_run
+
+    build_recovery_run(workspace, n_problems=9, k=4)
+    build_calibration_run(workspace, n_problems=9, samples=4)
+    app = build(workspace)
+    keys = ("5", "R", "down", "enter", "b", "right_square_bracket")  # run 1, not the latest
+    assert snap_compare(app, terminal_size=size, run_before=after(*keys))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_traces_request_dialog(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    import json
+
+    from tests.trace_data import build_recovery_run
+    from workbench.core.providers.base import Message, ModelRequest
+
+    build_recovery_run(workspace, n_problems=3, k=1)
+    request = ModelRequest(
+        model="completer",
+        messages=(Message("user", "Continue the solution. [pricing] stays as typed."),),
+        system="You are careful.",
+        prefix="Step 1: 3 + 4 = 8.",
+        temperature=0.7,
+        max_tokens=256,
+    )
+    with workspace.transaction() as conn:
+        conn.execute("UPDATE calls SET request=?", (json.dumps(request.to_json()),))
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("4", "d"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_problems_screen_sizes(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    fill_library(workspace, 24)
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("1"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_with_a_failed_run(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    from tests.trace_data import build_calibration_run, build_recovery_run
+    from workbench.core.status import RunStatus
+
+    build_recovery_run(workspace, n_problems=6, k=2)
+    build_calibration_run(workspace, n_problems=6, samples=3)
+    run = workspace.create_run("[pricing] check of a very long run name indeed", "recovery", {})
+    workspace.set_run_status(run, RunStatus.FAILED, error="no price for stub:new in [pricing]")
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("3"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_monitor_of_a_failed_run(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    from tests.trace_data import build_recovery_run
+    from workbench.core.status import RunStatus
+
+    run = build_recovery_run(workspace, n_problems=4, k=2)
+    workspace.set_run_status(run, RunStatus.FAILED, error="no price for stub:new in [pricing]")
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("3", "enter"))
+
+
+def _methods_run(store: Store) -> int:
+    """A small methods run written directly: three methods on one problem and its vote."""
+    import json
+
+    from tests.trace_data import build_recovery_run
+    from workbench.core.store import now_iso
+
+    build_recovery_run(store, n_problems=2, k=1)  # the problems
+    run = store.create_run("methods toy", "methods", {})
+    pid, ts = "syn/000001", now_iso()
+    answers = {"cot": ("4", True), "pal": ("5", False), "plan": ("4", True)}
+    ids = {}
+    with store.transaction():
+        for i, (method, (answer, _)) in enumerate(answers.items()):
+            ids[method] = store.insert(
+                "samples",
+                {
+                    "run_id": run, "stage": "solve", "item_key": f"solve/{pid}/0/{method}",
+                    "problem_id": pid, "sample_index": i, "role": "solver", "model": "stub:m",
+                    "status": "done", "output": f"... so the answer is {answer}.",
+                    "payload": json.dumps({"method": method, "answer": answer}),
+                    "created_at": ts, "updated_at": ts,
+                },
+            )  # fmt: skip
+        per_method = {
+            m: {"answer": a, "count": 1, "total": 1, "correct": ok, "sample_id": ids[m]}
+            for m, (a, ok) in answers.items()
+        }
+        vote = {"status": "majority", "methods": per_method, "answer": "4", "correct": True}
+        vote |= {"resolution": {"how": "vote"}}
+        store.insert(
+            "samples",
+            {
+                "run_id": run, "stage": "vote", "item_key": f"vote/{pid}", "problem_id": pid,
+                "sample_index": 0, "role": "vote", "status": "done", "output": "4",
+                "payload": json.dumps(vote), "created_at": ts, "updated_at": ts,
+            },
+        )  # fmt: skip
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_traces_methods_view(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    _methods_run(workspace)
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("4"))
+
+
+def _fixed_prompts(store: Store) -> None:
+    """The default prompts, stamped with one time (the list shows when each was saved)."""
+    from workbench.core.prompts.versions import seed_defaults
+
+    seed_defaults(store)
+    with store.transaction() as conn:
+        conn.execute("UPDATE prompt_versions SET created_at='2026-01-01T09:00:00.000+00:00'")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_prompts_editor(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    fill_library(workspace, 4)
+    _fixed_prompts(workspace)
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("2"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_prompts_try_tab(snap_compare: SnapCompare, workspace: Store, size: Any) -> None:
+    fill_library(workspace, 4)
+    _fixed_prompts(workspace)
+    app = build(workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("2", "ctrl+t"))

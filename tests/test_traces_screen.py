@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Select
+from textual.widgets import Button, Select, Static
 
 from tests.trace_data import build_recovery_run
 from workbench.core.providers import ProviderRegistry
@@ -61,11 +61,11 @@ async def test_navigation(db: Path) -> None:
         assert screen.position == 2 and screen.view.sample_id == ids[2]
         await pilot.press("k")
         assert screen.position == 1
-        await pilot.press("n")
+        await pilot.press("J")
         assert screen.position == 3  # first sample of the second problem
-        await pilot.press("n", "p")
+        await pilot.press("J", "K")
         assert screen.position == 3
-        await pilot.press("p")
+        await pilot.press("K")
         assert screen.position == 0
         await pilot.press("k")  # stays at the start
         assert screen.position == 0
@@ -153,7 +153,7 @@ async def test_empty_workspace(tmp_path: Path) -> None:
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, TracesScreen)
-        await pilot.press("j", "f", "l", "y", "n")
+        await pilot.press("j", "f", "l", "y", "J", "d")
         assert screen.view is None
         assert "No runs yet" in str(screen.query_one("#trace-empty").render())
 
@@ -184,3 +184,91 @@ async def test_first_trace_shows_before_the_index_and_choices_wait_for_the_dialo
         dialog = app.screen
         assert isinstance(dialog, TraceFilterDialog)
         assert screen.choices_run == 1 and screen.choices.stages
+
+
+def _store_requests(db: Path) -> None:
+    """Give every call of the run a real stored request: chat messages for some, a raw
+    prefix for others, with a key-shaped secret and bracketed text in the prompt."""
+    import json
+
+    from workbench.core.providers.base import Continuation, Message, ModelRequest
+
+    chat = ModelRequest(
+        model="completer",
+        messages=(Message("user", "Solve [pricing] with key sk-abcdefghijklmnopqrstuvwx"),),
+        system="You are careful.",
+        temperature=0.7,
+        max_tokens=256,
+        stop=("###",),
+    )
+    raw = ModelRequest(
+        model="completer",
+        prompt="Q: 2+2?\nA: Step 1: 2+2=5.",
+        prefix="Step 1: 2+2=5.",
+        continuation=Continuation.RAW,
+        seed=7,
+    )
+    with Store(db) as store, store.transaction() as conn:
+        conn.execute(
+            "UPDATE calls SET request=CASE WHEN id % 2 THEN ? ELSE ? END, sent_params=?",
+            (
+                json.dumps(chat.to_json()),
+                json.dumps(raw.to_json()),
+                json.dumps({"temperature": "sent as temperature"}),
+            ),
+        )
+
+
+def test_the_request_read_model_is_the_stored_request_redacted(db: Path) -> None:
+    from workbench.core.views.requests import load_request
+
+    _store_requests(db)
+    with Store(db) as store:
+        ids = [r[0] for r in store.conn.execute("SELECT id FROM calls ORDER BY id LIMIT 2")]
+        by_kind = {bool(i % 2): load_request(store, i) for i in ids}
+        assert load_request(store, 10**9) is None
+    chat, raw = by_kind[True], by_kind[False]
+    assert chat is not None and raw is not None
+    assert not chat.raw and chat.system == "You are careful."
+    assert chat.messages[0].role == "user"
+    assert "sk-abc" not in chat.as_text() and "[redacted]" in chat.messages[0].content
+    assert ("temperature", "0.7") in chat.parameters and ("stop", "['###']") in chat.parameters
+    assert ("temperature", "sent as temperature") in chat.sent_params
+    assert raw.raw and raw.prefix == "Step 1: 2+2=5." and raw.continuation == "raw"
+    assert ("seed", "7") in raw.parameters
+
+
+async def test_keys_open_the_request_a_trace_sent(db: Path) -> None:
+    """Keys only: Traces, d -> the request dialog for the sample on show (redacted, with
+    bracketed prompt text shown as typed), y copies it, escape closes."""
+    from workbench.tui.screens.trace_dialogs import RequestDialog
+
+    _store_requests(db)
+    app = app_for(db)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TracesScreen) and screen.view is not None
+        seen = set()
+        while len(seen) < 2:  # a chat request and a raw one
+            await pilot.press("j")
+            call = screen.view.call
+            assert call is not None
+            await pilot.press("d")
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, RequestDialog)
+            assert dialog.request.call_id == call.call_id
+            shown = " ".join(str(s.render()) for s in dialog.query(Static))
+            assert "continuation" in shown and "sk-abc" not in shown
+            if call.call_id % 2:
+                assert "[pricing]" in shown and "[redacted]" in shown  # markup never ate it
+            else:
+                assert "prefix continued" in shown and "seed=7" in shown
+            seen.add(call.call_id % 2)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is screen

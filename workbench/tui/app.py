@@ -24,6 +24,7 @@ from textual.screen import Screen
 
 from workbench.tui.commands import PaletteCommand, WorkbenchCommands
 from workbench.tui.messages import (
+    FilteredOpener,
     OpenCompare,
     OpenRun,
     OpenRunBuilder,
@@ -212,6 +213,12 @@ class WorkbenchApp(App[None]):
         title = SECTIONS.get(mode, ("", mode.title()))[1]
         self.sub_title = f"{title} · {self.store.path.name}"
 
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        """Every toast is plain text: messages carry user and config text ("[pricing]",
+        a run's name, an exception) that markup would swallow."""
+        kwargs["markup"] = False
+        super().notify(message, *args, **kwargs)
+
     # -- navigation across sections ---------------------------------------------
 
     @on(OpenRun)
@@ -227,6 +234,8 @@ class WorkbenchApp(App[None]):
         screen = self.screen
         if message.sample_id is not None and isinstance(screen, SampleOpener):
             screen.open_sample(message.run_id, message.sample_id)
+        elif message.trace_filter is not None and isinstance(screen, FilteredOpener):
+            screen.open_filtered(message.run_id, message.trace_filter)
         elif isinstance(screen, RunOpener):
             screen.open_run(message.run_id)
 
@@ -363,7 +372,7 @@ def binding_owners() -> list[tuple[str, Any]]:
     from workbench.tui.screens.help import HelpScreen
     from workbench.tui.screens.monitor import MonitorScreen
     from workbench.tui.screens.run_builder import RunBuilderScreen
-    from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
+    from workbench.tui.screens.trace_dialogs import LabelDialog, RequestDialog, TraceFilterDialog
     from workbench.tui.widgets.problem_table import ProblemTable
 
     owners: list[tuple[str, Any]] = [("everywhere", WorkbenchApp)]
@@ -371,6 +380,7 @@ def binding_owners() -> list[tuple[str, Any]]:
     owners += [("Problems table", ProblemTable), ("New run / re-run", RunBuilderScreen)]
     owners += [("Monitor", MonitorScreen), ("Compare runs", CompareScreen)]
     owners += [("Trace filter", TraceFilterDialog), ("Trace label", LabelDialog)]
+    owners += [("Trace request", RequestDialog)]
     owners += [("Import dialog", ImportDialog), ("Export dialog", ExportDialog)]
     owners += [("Confirm dialog", ConfirmDialog), ("Text dialog", TextInputDialog)]
     owners += [("Choice dialog", ChoiceDialog), ("Help", HelpScreen)]

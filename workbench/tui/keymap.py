@@ -51,7 +51,12 @@ def key_verbs(owners: Owners) -> dict[str, set[str]]:
     """Each single key -> the verbs it has across screens (sections and dialogs apart)."""
     verbs: dict[str, set[str]] = defaultdict(set)
     for e in all_bindings(owners):
-        if "dialog" in e.where.lower() or e.where in ("Help", "Trace filter", "Trace label"):
+        if "dialog" in e.where.lower() or e.where in (
+            "Help",
+            "Trace filter",
+            "Trace label",
+            "Trace request",
+        ):
             continue  # a modal's keys never meet a section's
         for key in e.keys.split(","):
             verbs[key.strip()].add(e.verb)
@@ -69,10 +74,13 @@ def keys_markdown(owners: Owners) -> str:
         "```toml",
         "[keys]",
         '"runs.export" = "ctrl+e"',
-        '"traces.label" = "L"',
+        '"traces.label" = "z"',
         "```",
         "",
         "`?` lists the keys of the screen on show; `ctrl+p` offers every command by name.",
+        "A key means one verb wherever it is bound (`t` is Traces, `x` Export, `r` Refresh,",
+        "`escape` Back, `enter` Open on every screen that has them); a test keeps it so.",
+        "Dialogs keep their own keys (`y` / `n` answer a question).",
         "",
     ]
     where = ""

@@ -7,9 +7,12 @@ one of the navigation messages below, and the app (which knows every section) ha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from textual.message import Message
+
+if TYPE_CHECKING:  # the views load with the sections, not with the app
+    from workbench.core.views.traces import TraceFilter
 
 #: the sections that can show one run
 RunSection = Literal["monitor", "traces", "plots"]
@@ -39,11 +42,20 @@ class SamplesImported(Message):
 class OpenRun(Message):
     """Show run ``run_id`` in ``section``: its live monitor, its traces or its plots.
 
-    ``sample_id``: in Traces, open at that sample (a drill-down from a comparison)."""
+    ``sample_id``: in Traces, open at that sample (a drill-down from a comparison);
+    ``trace_filter``: in Traces, show the samples it passes (a drill-down from a plot)."""
 
     run_id: int
     section: RunSection
     sample_id: int | None = None
+    trace_filter: TraceFilter | None = None
+
+
+@runtime_checkable
+class FilteredOpener(Protocol):
+    """A section that can show a run's samples under a filter (Traces)."""
+
+    def open_filtered(self, run_id: int, flt: TraceFilter) -> None: ...
 
 
 @runtime_checkable

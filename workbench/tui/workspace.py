@@ -30,6 +30,9 @@ class Workspace:
     live_runs: dict[int, LiveRun] = field(default_factory=dict)
     #: the config of the last run launched from the builder (the builder opens with it)
     last_launch: dict[str, Any] = field(default_factory=dict)
+    #: what the user is working on, across sections: "problem_set" is the set last chosen
+    #: or saved on Problems (Prompts' Try starts from it)
+    focus: dict[str, str] = field(default_factory=dict)
 
     @contextmanager
     def thread_store(self) -> Iterator[Store]:

@@ -234,6 +234,21 @@ def _key_fn(by: RecoveryGroup, bins: Mapping[str, str] | None) -> Callable[[Grad
     return key
 
 
+def group_sample_ids(
+    outcomes: Iterable[GradedSample],
+    by: RecoveryGroup,
+    *,
+    bins: Mapping[str, str] | None = None,
+) -> dict[str, tuple[int, ...]]:
+    """The sample ids behind each row of ``recovery_table`` (same keys, the same graded
+    samples, so a bar's n is its number of traces)."""
+    key = _key_fn(by, bins)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for o in graded(outcomes):
+        groups[key(o)].append(o.sample_id)
+    return {k: tuple(v) for k, v in groups.items()}
+
+
 def recovery_table(
     outcomes: Iterable[GradedSample],
     by: RecoveryGroup,

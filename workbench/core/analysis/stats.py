@@ -137,12 +137,16 @@ class HistogramBin:
         return f"{self.low:.0%}-{self.high:.0%}"
 
 
+def histogram_bin(value: float, n_bins: int) -> int:
+    """The index of the ``histogram`` bin that counts ``value`` (so a bar can list its members)."""
+    return min(int(value * n_bins), n_bins - 1) if value >= 0 else 0
+
+
 def histogram(values: Sequence[float], *, n_bins: int = 10) -> list[HistogramBin]:
     """Counts of values in ``n_bins`` equal bins over [0, 1]; solve rates are expected bimodal."""
     if n_bins < 1:
         raise ValueError("n_bins must be >= 1")
     counts = [0] * n_bins
     for v in values:
-        i = min(int(v * n_bins), n_bins - 1) if v >= 0 else 0
-        counts[i] += 1
+        counts[histogram_bin(v, n_bins)] += 1
     return [HistogramBin(i / n_bins, (i + 1) / n_bins, c) for i, c in enumerate(counts)]

@@ -127,6 +127,8 @@ class RunStats(Event):
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     latency_max_ms: float | None = None
+    # the longest-running attempt still in flight (a hung call is slow before it ends)
+    oldest_in_flight_ms: float | None = None
     recent_latencies_ms: tuple[float, ...] = ()  # for a sparkline
     in_flight: int = 0
     limit: int = 0  # current concurrency limit (sum over providers in use)

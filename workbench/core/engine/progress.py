@@ -48,6 +48,8 @@ class RunStatsTracker:
         self.limit = 0
         self.paused = False
         self.to_send = 0  # items of the current stage not yet finished
+        self._attempts: dict[int, float] = {}  # attempt token -> when it was sent
+        self._attempt_seq = 0
         self._done_times: deque[float] = deque(maxlen=512)
         self.dirty = True
 
@@ -91,6 +93,15 @@ class RunStatsTracker:
                     self.sent_cost += cost
         self.dirty = True
 
+    def attempt_started(self) -> int:
+        """An attempt was sent; the token ends it (``attempt_ended``)."""
+        self._attempt_seq += 1
+        self._attempts[self._attempt_seq] = self._clock()
+        return self._attempt_seq
+
+    def attempt_ended(self, token: int) -> None:
+        self._attempts.pop(token, None)
+
     def error(self, kind: str, message: str) -> None:
         self.errors_by_kind[kind] += 1
         self.last_error = message
@@ -114,9 +125,11 @@ class RunStatsTracker:
         projected = None
         if priced > 0:
             projected = self.spent_usd + self.sent_cost / priced * self.to_send
+        now = self._clock()
+        oldest = min(self._attempts.values(), default=None)
         return RunStats(
             run_id=self.run_id,
-            elapsed_s=self._clock() - self.started,
+            elapsed_s=now - self.started,
             stages={k: StageProgress(*v) for k, v in self.stages.items()},
             spent_usd=self.spent_usd,
             unpriced_calls=self.unpriced_calls,
@@ -128,6 +141,7 @@ class RunStatsTracker:
             latency_p50_ms=percentile(lat, 0.5) if lat else None,
             latency_p95_ms=percentile(lat, 0.95) if lat else None,
             latency_max_ms=lat[-1] if lat else None,
+            oldest_in_flight_ms=(now - oldest) * 1000.0 if oldest is not None else None,
             recent_latencies_ms=tuple(list(self.latencies)[-SPARK:]),
             in_flight=self.in_flight,
             limit=self.limit,

@@ -279,6 +279,7 @@ class RunSession:
                 started = time.perf_counter()
                 error: ProviderError | None = None
                 replica = slot.replica
+                sent = self.stats.attempt_started()  # a hung attempt counts toward max latency
                 try:
                     async with asyncio.timeout(timeout) as cutter:
                         if replica is not None:
@@ -299,6 +300,8 @@ class RunSession:
                         error = ProviderError(ErrorKind.TIMEOUT, f"no response within {timeout:g}s")
                 except Exception as exc:  # an adapter bug must not kill the run
                     error = ProviderError(ErrorKind.OTHER, f"{type(exc).__name__}: {exc}")
+                finally:
+                    self.stats.attempt_ended(sent)
                 latency_ms = (time.perf_counter() - started) * 1000.0
                 held = False
                 if replica is not None and error is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import Field
@@ -45,6 +45,9 @@ class PerturbPreviewConfig(ExperimentConfig):
     weighting: Literal["uniform", "middle"] = "uniform"
     allow_final: bool = False
     error_types: tuple[str, ...] = ()  # taxonomy ids to draw from; empty = all
+    # perturb this step (1-based; the last perturbable one when a problem is shorter);
+    # None: chosen by the seed
+    step: int | None = Field(default=None, ge=1)
     max_attempts: int = Field(default=2, ge=1, le=5)
     truncation: Literal["after", "after_k", "random"] = "after"
     truncation_k: int = Field(default=1, ge=0)
@@ -125,6 +128,9 @@ class PerturbPreview(Experiment):
                 allow_final=self.cfg.allow_final,
                 allowed_types=self.cfg.error_types,
             )
+            if self.cfg.step is not None:
+                last = len(steps) if self.cfg.allow_final else len(steps) - 1
+                plan = replace(plan, step_index=min(self.cfg.step, last) - 1)
             variables = perturb_variables(problem.question, steps, plan)
             request = template.request(model, variables, **overrides)
             yield WorkItem(

@@ -25,12 +25,13 @@ from workbench.core.analysis import (
 from workbench.core.analysis.rates import (
     DEFAULT_BINS,
     GradedSample,
+    group_sample_ids,
     recovery_beside_straight_shot,
     recovery_table,
     solve_rate_histogram,
     solve_rates,
 )
-from workbench.core.analysis.stats import Rate, histogram, wilson
+from workbench.core.analysis.stats import Rate, histogram, histogram_bin, wilson
 from workbench.core.store import Store
 
 ChartKind = Literal["bars", "line", "histogram"]
@@ -59,6 +60,14 @@ class PlotData:
     empty: str | None = None  # why there is nothing to draw
     note: str = ""
     counts: bool = False  # the y axis counts things: whole-number ticks only
+    #: per category (bars): the run's sample ids behind it, for a drill-down to its traces
+    drill: tuple[tuple[int, ...], ...] = ()
+    #: per category: its numbers in words (value, n, interval), shown for the chosen bar
+    details: tuple[str, ...] = ()
+
+    def samples_of(self, index: int) -> tuple[int, ...]:
+        """The sample ids behind category ``index`` (none for line charts)."""
+        return self.drill[index] if 0 <= index < len(self.drill) else ()
 
     def count_ticks(self, most: int = 6) -> list[int]:
         """Whole-number y ticks from 0 to the tallest bar, at most ``most`` of them."""
@@ -119,11 +128,23 @@ def solve_rate_hist(store: Store, run_id: int) -> PlotData:
         by_model[r.model].append(r)
     series, rows = [], []
     labels: tuple[str, ...] = ()
+    n_bins = 10
+    members: list[set[tuple[str, str]]] = [set() for _ in range(n_bins)]  # (problem, model)
+    words: list[list[str]] = [[] for _ in range(n_bins)]
     for model, model_rates in sorted(by_model.items()):
-        bins = solve_rate_histogram(model_rates)
+        bins = solve_rate_histogram(model_rates, n_bins=n_bins)
         labels = tuple(b.label for b in bins)
         series.append(Series(model, tuple(float(b.count) for b in bins)))
         rows += [(model, b.low, b.high, b.count) for b in bins]
+        for r in model_rates:
+            if r.rate.rate is not None:
+                members[histogram_bin(r.rate.rate, n_bins)].add((r.problem_id, r.model))
+        for i, b in enumerate(bins):
+            words[i].append(f"{model}: {b.count} problem{'s' if b.count != 1 else ''}")
+    drill = tuple(
+        tuple(o.sample_id for o in outcomes if (o.problem_id, o.model or "") in group)
+        for group in members
+    )
     return PlotData(
         key,
         title,
@@ -135,6 +156,8 @@ def solve_rate_hist(store: Store, run_id: int) -> PlotData:
         columns=("model", "low", "high", "problems"),
         rows=tuple(rows),
         counts=True,
+        drill=drill,
+        details=tuple(" · ".join(w) for w in words),
     )
 
 
@@ -166,6 +189,7 @@ def recovery_by_bin(store: Store, run_id: int) -> PlotData:
         )
     )
     shot = _straight_shot(store, completer, run_id)
+    behind = group_sample_ids(rec, "bin", bins=bins)
     rows_b = recovery_beside_straight_shot(rec, shot, by="bin", bins=bins) if shot else []
     note = ""
     rows: tuple[tuple[Any, ...], ...]
@@ -180,6 +204,7 @@ def recovery_by_bin(store: Store, run_id: int) -> PlotData:
         rows = tuple(
             (r.key, *_rate_cells(r.recovery), *_rate_cells(r.straight_shot)) for r in rows_b
         )
+        details = tuple(f"recovery {r.recovery} · straight-shot {r.straight_shot}" for r in rows_b)
     else:  # no calibration of the completer on these problems: recovery alone
         note = f"no straight-shot samples of {completer} on these problems"
         table = recovery_table(rec, "bin", bins=bins)
@@ -188,6 +213,7 @@ def recovery_by_bin(store: Store, run_id: int) -> PlotData:
         labels = tuple(r.key for r in table)
         series = (Series("recovery", *_rate_arrays([r.rate for r in table])),)
         rows = tuple((r.key, *_rate_cells(r.rate), None, None, None, None, None) for r in table)
+        details = tuple(f"recovery {r.rate}" for r in table)
     return PlotData(
         key,
         title,
@@ -199,6 +225,8 @@ def recovery_by_bin(store: Store, run_id: int) -> PlotData:
         columns=_BESIDE_COLUMNS,
         rows=rows,
         note=note,
+        drill=tuple(behind.get(label, ()) for label in labels),
+        details=details,
     )
 
 
@@ -236,6 +264,7 @@ def _recovery_group(store: Store, run_id: int, by: Any, key: str, title: str, x:
     rec, _ = _recovery_outcomes(store, run_id)
     table = recovery_table(rec, by)
     table = [r for r in table if r.key != "-"]
+    behind = group_sample_ids(rec, by)
     if not table:
         return _empty(key, title, "no graded continuations with this information in this run")
     return PlotData(
@@ -248,6 +277,8 @@ def _recovery_group(store: Store, run_id: int, by: Any, key: str, title: str, x:
         series=(Series("recovery", *_rate_arrays([r.rate for r in table])),),
         columns=(x, "recovered", "n", "rate", "low", "high", "problems"),
         rows=tuple((r.key, *_rate_cells(r.rate), r.n_problems) for r in table),
+        drill=tuple(behind.get(r.key, ()) for r in table),
+        details=tuple(f"recovery {r.rate} · {r.n_problems} problems" for r in table),
     )
 
 
@@ -303,17 +334,21 @@ def cost_over_time(store: Store, run_id: int) -> PlotData:
 
 def latency_histogram(store: Store, run_id: int) -> PlotData:
     key, title = "latency", "Latency of the run's calls"
-    values = [
-        r[0]
-        for r in store.conn.execute(
-            "SELECT latency_ms FROM calls WHERE run_id=? AND cache_hit=0 AND latency_ms IS NOT NULL",
-            (run_id,),
-        )
-    ]
+    timed = store.conn.execute(
+        "SELECT c.latency_ms, s.id FROM calls c LEFT JOIN samples s ON s.call_id=c.id"
+        " WHERE c.run_id=? AND c.cache_hit=0 AND c.latency_ms IS NOT NULL GROUP BY c.id",
+        (run_id,),
+    ).fetchall()
+    values = [float(r[0]) for r in timed]
     if not values:
         return _empty(key, title, "no timed calls in this run")
     top = max(values) or 1.0
-    bins = histogram([v / top for v in values], n_bins=20)
+    n_bins = 20
+    bins = histogram([v / top for v in values], n_bins=n_bins)
+    behind: list[list[int]] = [[] for _ in range(n_bins)]
+    for latency, sample_id in timed:
+        if sample_id is not None:  # a call whose sample was not recorded has no trace
+            behind[histogram_bin(latency / top, n_bins)].append(int(sample_id))
     labels = tuple(f"{b.low * top:.0f}" for b in bins)
     return PlotData(
         key,
@@ -326,6 +361,11 @@ def latency_histogram(store: Store, run_id: int) -> PlotData:
         columns=("low_ms", "high_ms", "calls"),
         rows=tuple((round(b.low * top, 1), round(b.high * top, 1), b.count) for b in bins),
         counts=True,
+        drill=tuple(tuple(ids) for ids in behind),
+        details=tuple(
+            f"{b.count} call{'s' if b.count != 1 else ''} of {b.low * top:.0f}-{b.high * top:.0f} ms"
+            for b in bins
+        ),
     )
 
 
@@ -345,6 +385,25 @@ def method_accuracy(store: Store, run_id: int) -> PlotData:
     if not values:
         return _empty(key, title, "no graded vote rows in this run yet")
     labels = tuple(v.key or v.definition.label for v in values)
+    votes = tuple(
+        r[0]
+        for r in store.conn.execute(
+            "SELECT id FROM samples WHERE run_id=? AND stage='vote' ORDER BY id", (run_id,)
+        )
+    )
+
+    def behind(value: Any) -> tuple[int, ...]:
+        if value.name != "method_accuracy" or not value.key:
+            return votes  # the vote and the oracle are read off the vote rows
+        return tuple(
+            r[0]
+            for r in store.conn.execute(
+                "SELECT id FROM samples WHERE run_id=? AND stage!='vote'"
+                " AND json_extract(payload,'$.method')=? ORDER BY id",
+                (run_id, value.key),
+            )
+        )
+
     return PlotData(
         key,
         title,
@@ -357,6 +416,8 @@ def method_accuracy(store: Store, run_id: int) -> PlotData:
         rows=tuple(
             (lab, v.name, *_rate_cells(v.rate)) for lab, v in zip(labels, values, strict=True)
         ),
+        drill=tuple(behind(v) for v in values),
+        details=tuple(f"{v.definition.label}: {v.rate}" for v in values),
     )
 
 
@@ -416,15 +477,23 @@ class PlotSpec:
     name: str
     shortcut: str
     build: Callable[[Store, int], PlotData] = field(repr=False)
+    short: str = ""  # a one-word name for narrow terminals
+
+    @property
+    def short_name(self) -> str:
+        return self.short or self.name
 
 
 PLOTS: tuple[PlotSpec, ...] = (
-    PlotSpec("solve-rate", "Solve rates", "s", solve_rate_hist),
-    PlotSpec("recovery-bin", "Recovery by bin", "b", recovery_by_bin),
-    PlotSpec("recovery-error", "By error type", "e", recovery_by_error_type),
-    PlotSpec("recovery-step", "By step", "o", recovery_by_position),
-    PlotSpec("cost", "Cost over time", "c", cost_over_time),
-    PlotSpec("latency", "Latency", "l", latency_histogram),
+    # keys no other screen uses (docs/keys.md): h histogram, ! errors, # step, $ cost
+    PlotSpec("solve-rate", "Solve rates", "h", solve_rate_hist, "Solve"),
+    PlotSpec("recovery-bin", "Recovery by bin", "b", recovery_by_bin, "Bin"),
+    PlotSpec(
+        "recovery-error", "By error type", "exclamation_mark", recovery_by_error_type, "Error"
+    ),
+    PlotSpec("recovery-step", "By step", "number_sign", recovery_by_position, "Step"),
+    PlotSpec("cost", "Cost over time", "dollar_sign", cost_over_time, "Cost"),
+    PlotSpec("latency", "Latency", "L", latency_histogram),
     PlotSpec("methods", "Methods", "m", method_accuracy),
-    PlotSpec("task", "Per task", "d", by_task),
+    PlotSpec("task", "Per task", "T", by_task, "Task"),
 )

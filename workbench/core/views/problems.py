@@ -108,3 +108,49 @@ def difficulty_stamp(store: Store) -> tuple[int, str | None]:
     """Changes whenever a calibration writes difficulty (rows, newest write)."""
     n, stamp = store.conn.execute("SELECT COUNT(*), MAX(updated_at) FROM difficulty").fetchone()
     return int(n), stamp
+
+
+@dataclass(frozen=True)
+class ProblemSample:
+    """One sample of a problem in some run, for "every sample of this problem"."""
+
+    run_id: int
+    run_name: str
+    run_kind: str
+    sample_id: int
+    stage: str
+    sample_index: int
+    model: str | None
+    status: str
+    correct: bool | None  # the latest grade's verdict; None: ungraded
+
+    @property
+    def verdict(self) -> str:
+        if self.status == "error":
+            return "error"
+        return "ungraded" if self.correct is None else "correct" if self.correct else "wrong"
+
+
+def problem_samples(store: Store, problem_id: str, *, limit: int = 1000) -> list[ProblemSample]:
+    """Every sample of ``problem_id`` across runs, newest run first (at most ``limit``)."""
+    rows = store.query(
+        "SELECT s.run_id, r.name, r.kind, s.id, s.stage, s.sample_index, s.model, s.status,"
+        " (SELECT g.correct FROM grades g WHERE g.sample_id=s.id ORDER BY g.id DESC LIMIT 1)"
+        " AS correct FROM samples s JOIN runs r ON r.id=s.run_id WHERE s.problem_id=?"
+        " ORDER BY s.run_id DESC, s.stage, s.sample_index, s.id LIMIT ?",
+        (problem_id, limit),
+    )
+    return [
+        ProblemSample(
+            run_id=r["run_id"],
+            run_name=r["name"],
+            run_kind=r["kind"],
+            sample_id=r["id"],
+            stage=r["stage"],
+            sample_index=r["sample_index"],
+            model=r["model"],
+            status=r["status"],
+            correct=None if r["correct"] is None else bool(r["correct"]),
+        )
+        for r in rows
+    ]

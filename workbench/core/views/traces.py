@@ -8,6 +8,7 @@ well under a second and each move costs a few milliseconds.
 
 from __future__ import annotations
 
+import json
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ class TraceFilter:
     flag: str | None = None  # a validation flag on the sample or its parent
     label: str | None = None
     text: str | None = None  # substring of the output or the question
+    # exactly these samples (a drill-down from a plot's bar), named by ``scope`` ("hard bin")
+    samples: tuple[int, ...] = ()
+    scope: str | None = None
     # the default view: the samples that carry grades (judge verdicts are shown on the
     # continuation they judged); in a run with no grade yet, the leaf samples
     graded_only: bool = True
@@ -59,6 +63,8 @@ class TraceFilter:
             )
             if value
         ]
+        if self.samples:
+            parts.insert(0, f"{self.scope or 'chosen'} ({len(self.samples):,} samples)")
         return ", ".join(parts) or "all"
 
 
@@ -212,6 +218,13 @@ class TraceView:
         return str(kind) if kind else None
 
     @property
+    def method(self) -> str | None:
+        """The reasoning method of a methods-run sample (cot / pal / plan), else None (the
+        vote and the resolution also carry a "method": the one they chose, or their mode)."""
+        value = self.payload.get("method")
+        return str(value) if value and self.stage in ("solve", "plan") else None
+
+    @property
     def judge_verdict(self) -> bool | None:
         """The judge's verdict on this continuation, when a judge read it."""
         value = self.payload.get("judge_noticed")
@@ -266,7 +279,10 @@ def _where(
     conds = ["s.run_id=?"]
     params: list[Any] = [run_id]
     needs_parent = False
-    if flt.graded_only and flt.stage is None:
+    if flt.samples:  # one JSON parameter, however many ids
+        conds.append("s.id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(flt.samples)))
+    elif flt.graded_only and flt.stage is None:
         if run_graded:  # graded samples (never the judge's), and failed calls
             conds.append(f"(({_GRADED} AND s.stage!='judge') OR s.status='error')")
         else:

@@ -61,9 +61,9 @@ class CompareScreen(Screen[None]):
     CSS_PATH = "compare.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="compare.back"),
-        Binding("a", "open_trace('a')", "Trace A", id="compare.trace_a"),
-        Binding("b", "open_trace('b')", "Trace B", id="compare.trace_b"),
-        Binding("s", "swap", "Swap A/B", id="compare.swap"),
+        Binding("A", "open_trace('a')", "Trace A", id="compare.trace_a"),
+        Binding("B", "open_trace('b')", "Trace B", id="compare.trace_b"),
+        Binding("S", "swap", "Swap A/B", id="compare.swap"),
     ]
 
     def __init__(self, run_a: int, run_b: int) -> None:

@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
@@ -38,10 +39,11 @@ def plural(n: int, noun: str) -> str:
 
 
 def render_summary(s: WorkspaceSummary) -> str:
-    sources = ", ".join(f"{c.n:,} {c.name}" for c in s.by_source) or "none"
+    # the path, source and run names are the user's: escaped, so "[pricing]" shows as typed
+    sources = ", ".join(f"{c.n:,} {escape(c.name)}" for c in s.by_source) or "none"
     runs = ", ".join(f"{c.n} {c.name}" for c in s.runs_by_status) or "none yet"
     lines = [
-        f"[b]Workspace[/b]  {s.path}",
+        f"[b]Workspace[/b]  {escape(str(s.path))}",
         "",
         f"  [b]{s.n_problems:,}[/b] problems  ({sources})",
         f"  [b]{s.n_sets}[/b] {plural(s.n_sets, 'problem set')} · "
@@ -50,7 +52,7 @@ def render_summary(s: WorkspaceSummary) -> str:
     ]
     if s.latest_run:
         r = s.latest_run
-        lines.append(f"  latest run: #{r.id} {r.name} ({r.kind}, {r.status})")
+        lines.append(f"  latest run: #{r.id} {escape(r.name)} ({r.kind}, {r.status})")
     lines += [
         "",
         "[b $accent]1[/] Problems  [b $accent]2[/] Prompts  [b $accent]3[/] Runs  "

@@ -8,11 +8,13 @@ finished run keeps its final numbers.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
@@ -36,14 +38,14 @@ class MonitorScreen(Screen[None]):
 
     CSS_PATH = "runs.tcss"
     BINDINGS = [
-        Binding("space", "toggle_pause", "Pause/resume", id="monitor.toggle_pause"),
+        Binding("p", "toggle_pause", "Pause/resume", id="monitor.toggle_pause"),
         Binding("P", "pause", "Pause", id="monitor.pause", show=False),
-        Binding("R", "resume", "Resume", id="monitor.resume", show=False),
-        Binding("c", "cancel_run", "Cancel run", id="monitor.cancel"),
+        Binding("u", "resume", "Resume", id="monitor.resume", show=False),
+        Binding("C", "cancel_run", "Cancel run", id="monitor.cancel"),
         Binding("plus,equals_sign", "limit(1)", "Limit +", id="monitor.limit_up"),
         Binding("minus", "limit(-1)", "Limit -", id="monitor.limit_down"),
         Binding("t", "traces", "Traces", id="monitor.traces"),
-        Binding("escape", "back", "Runs", id="monitor.back"),
+        Binding("escape", "back", "Back", id="monitor.back"),
     ]
 
     #: the snapshot on show, and where the run stands; the meters follow both
@@ -56,6 +58,10 @@ class MonitorScreen(Screen[None]):
         self.run_id = run_id
         self.live = live
         self.result_text = ""  # the finished run's metrics, drawn once
+        # when the numbers last moved (monotonic): the clock and "stalled" tick from these
+        self._snapshot_at = time.monotonic()
+        self._done = -1
+        self._done_at = time.monotonic()
         self.set_reactive(MonitorScreen.status, live.status if live else RunStatus.DONE)
 
     @property
@@ -76,15 +82,17 @@ class MonitorScreen(Screen[None]):
         # a run named after its kind would read "calibration · calibration"
         name = run["name"] if run["name"] != run["kind"] else ""
         title = " · ".join(p for p in (f"run {self.run_id}", name, run["kind"]) if p)
-        self.query_one("#monitor-title", Static).update(title)
+        self.query_one("#monitor-title", Static).update(Content(title))  # a user's name
         if self.live is None:
             self.set_reactive(MonitorScreen.status, shown_run_status(run))
+            self.set_reactive(MonitorScreen.error, run["error"])  # a failed run says why
             if self.status.active:  # executing in another process: follow it from the store
                 self.set_interval(1.0, self._follow_store)
         else:
             self.live.changed.subscribe(self, self._live_changed)
         self._live_changed(self.live)
         self._draw()  # the watchers only draw changes
+        self.set_interval(1.0, self._tick)  # elapsed and "stalled" move between snapshots
 
     def _live_changed(self, live: LiveRun | None) -> None:
         """Follow the run: the engine's newest snapshot (or the store's, when there is none)."""
@@ -112,7 +120,29 @@ class MonitorScreen(Screen[None]):
         return True
 
     def watch_stats(self) -> None:
+        now = time.monotonic()
+        self._snapshot_at = now
+        stats = self.stats
+        if stats is not None:
+            done = sum(p.done for p in stats.stages.values())
+            if done != self._done:
+                self._done, self._done_at = done, now
         self._draw()
+
+    def _clock(self) -> tuple[float | None, float | None]:
+        """Elapsed now and seconds since the last result, for an active run."""
+        stats = self.stats
+        if stats is None or not self.status.active:
+            return None, None
+        now = time.monotonic()
+        return stats.elapsed_s + (now - self._snapshot_at), now - self._done_at
+
+    def _tick(self) -> None:
+        if self.stats is not None and self.status.active:
+            elapsed, quiet = self._clock()
+            self.query_one(RunMeters).show_headline(
+                self.stats, self.status, elapsed_s=elapsed, quiet_s=quiet
+            )
 
     def watch_status(self) -> None:
         self.refresh_bindings()  # the run controls come and go with the status
@@ -123,11 +153,17 @@ class MonitorScreen(Screen[None]):
 
     def _draw(self) -> None:
         if self.stats is not None:
-            self.query_one(RunMeters).show(self.stats, self.status)
+            elapsed, quiet = self._clock()
+            self.query_one(RunMeters).show(
+                self.stats, self.status, elapsed_s=elapsed, quiet_s=quiet
+            )
         self._show_controls()
         self._show_result()
         if self.error and not self.status.active:
-            self.query_one("#monitor-controls", Static).update(f"run {self.status}: {self.error}")
+            # the reason is engine and config text ("[pricing]"): plain, never markup
+            self.query_one("#monitor-controls", Static).update(
+                Content(f"run {self.status}: {self.error}")
+            )
 
     def _show_result(self) -> None:
         """A finished run's metrics, from the metrics layer (the same as ``analyse --json``)."""
@@ -152,7 +188,7 @@ class MonitorScreen(Screen[None]):
             limits = (
                 ", ".join(f"{p} {n}" for p, n in sorted(live.limits.items())) or "engine default"
             )
-            text = f"concurrency: {limits}  (+/- to change) · space pause/resume · c cancel"
+            text = f"concurrency: {limits}  (+/- to change) · p pause/resume · C cancel"
         self.query_one("#monitor-controls", Static).update(text)
 
     # -- actions -----------------------------------------------------------------
@@ -214,12 +250,21 @@ class MonitorScreen(Screen[None]):
         if engine is None or live is None:
             return
         providers = live.providers
+        configured = self.workspace.settings.all_providers()
         for provider in providers:
             current = live.limits.get(provider)
             if current is None:
                 stats_limit = live.stats.limit if live.stats else 0
                 current = max(1, stats_limit // max(1, len(providers)))
+            # never past the provider's max_concurrency (workbench.toml): that cap is a promise
+            ceiling = configured[provider].max_concurrency if provider in configured else None
             new = max(1, current + direction * LIMIT_STEP)
+            if ceiling is not None and new > ceiling:
+                new = ceiling
+                self.notify(
+                    f"{provider}: at its max_concurrency {ceiling} (workbench.toml [providers])",
+                    timeout=3,
+                )
             engine.set_limit(provider, new)
             live.limits[provider] = new
         self._show_controls()

@@ -23,10 +23,15 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
-from workbench.core.views.problems import InterruptibleQuery, difficulty_stamp, problem_set_exists
+from workbench.core.views.problems import (
+    InterruptibleQuery,
+    difficulty_stamp,
+    problem_samples,
+    problem_set_exists,
+)
 from workbench.tui.commands import PaletteCommand
-from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
-from workbench.tui.messages import WorkspaceChanged
+from workbench.tui.dialogs import ChoiceDialog, ConfirmDialog, TextInputDialog
+from workbench.tui.messages import OpenRun, WorkspaceChanged
 from workbench.tui.screens.problems_state import (
     EMPTY_LIBRARY,
     NO_MATCH,
@@ -35,6 +40,7 @@ from workbench.tui.screens.problems_state import (
     DetailLoaded,
     FacetsLoaded,
     PageLoaded,
+    ProblemSamplesLoaded,
     ProblemsFailed,
     Sampled,
     SetSaved,
@@ -68,18 +74,22 @@ class ProblemsScreen(Screen[None]):
         PaletteCommand("problems: clear filters", "Show every problem again", "clear_filters"),
     )
     CSS_PATH = "problems.tcss"
+    #: the -narrow class (under 130 columns) packs the filter row
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
     AUTO_FOCUS = "ProblemTable"  # letter keys are commands here, not search text
     BINDINGS = [
         Binding("slash", "search", "Search", id="problems.search"),
         Binding("space", "toggle_select", "Select", id="problems.select"),
-        Binding("enter", "details", "Details", id="problems.details"),
+        Binding("enter", "details", "Open", id="problems.details"),
+        Binding("t", "traces", "Traces", id="problems.traces"),
         Binding("s", "sample", "Sample", id="problems.sample"),
-        Binding("n", "save_set", "Save set", id="problems.save_set"),
-        Binding("v", "only_selected", "Selected only", show=False, id="problems.only_selected"),
+        Binding("ctrl+s", "save_set", "Save", id="problems.save_set"),
+        Binding("E", "edit_set", "Edit set", show=False, id="problems.edit_set"),
+        Binding("a", "only_selected", "Selected only", show=False, id="problems.only_selected"),
         Binding("o", "cycle_sort", "Sort", id="problems.sort"),
         Binding("O", "reverse_sort", "Reverse sort", show=False, id="problems.reverse"),
-        Binding("f", "filters", "Filters", show=False, id="problems.filters"),
-        Binding("x", "clear_selection", "Clear selection", show=False, id="problems.clear_sel"),
+        Binding("f", "filters", "Filter", show=False, id="problems.filters"),
+        Binding("X", "clear_selection", "Clear selection", show=False, id="problems.clear_sel"),
         Binding("c", "clear_filters", "Clear filters", show=False, id="problems.clear_filters"),
         Binding("i", "app.import_samples", "Import samples", show=False, id="problems.import"),
         Binding("I", "app.import_file", "Import file", show=False, id="problems.import_file"),
@@ -91,6 +101,7 @@ class ProblemsScreen(Screen[None]):
         super().__init__()
         self.state = ViewState()
         self.selected: dict[str, None] = {}  # ordered set: selection order is set order
+        self.editing_set: str | None = None  # the set whose members are the selection
         self.generation = 0
         self.total: core.MatchCount | None = None
         self.library_size: int | None = None
@@ -257,6 +268,8 @@ class ProblemsScreen(Screen[None]):
 
     @on(ProblemFilterBar.Changed)
     def _filters_changed(self, message: ProblemFilterBar.Changed) -> None:
+        if message.changes.get("problem_set"):  # the set in view is the one worked on
+            self.workspace.focus["problem_set"] = str(message.changes["problem_set"])
         self._set_state(**message.changes)
         if message.submitted:
             self.table.focus()
@@ -286,7 +299,9 @@ class ProblemsScreen(Screen[None]):
 
     @on(DataTable.HeaderSelected)
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        column = {"solve": "solve_rate", "steps": "n_steps"}.get(str(event.column_key.value))
+        column = {"solve": "solve_rate", "steps": "n_steps", "id": "dataset"}.get(
+            str(event.column_key.value)
+        )
         key = column or str(event.column_key.value)
         if key in dict(SORTS):
             if key == self.state.sort:
@@ -339,6 +354,7 @@ class ProblemsScreen(Screen[None]):
         dialog = TextInputDialog(
             "Save problem set",
             f"Name for a set of {len(self.selected):,} problems (runs refer to it by name):",
+            value=self.editing_set or "",
             placeholder="e.g. gsm8k-pilot-50",
             validate=validate_set_name,
         )
@@ -373,6 +389,9 @@ class ProblemsScreen(Screen[None]):
     @on(SetSaved)
     def _set_saved(self, message: SetSaved) -> None:
         self.notify(f"Saved problem set '{message.name}' ({message.size:,} problems).")
+        self.editing_set = message.name
+        self.workspace.focus["problem_set"] = message.name  # Prompts' Try starts from it
+        self._load_facets()  # the scope filter offers the new set
 
     # -- sampling ----------------------------------------------------------
 
@@ -409,8 +428,78 @@ class ProblemsScreen(Screen[None]):
         self.reload()
         self.notify(
             f"Sampled {len(message.ids):,} problems (seed {message.seed}); "
-            "n saves them as a set, v shows all."
+            "ctrl+s saves them as a set, a shows all."
         )
+
+    # -- editing an existing set ---------------------------------------------------
+
+    def action_edit_set(self) -> None:
+        """Edit a problem set: its members become the selection (space adds or removes,
+        ctrl+s saves under its name).  The set in scope, or one chosen from a list."""
+        if self.state.problem_set is not None:
+            self._load_set_for_edit(self.state.problem_set)
+            return
+        sets = core.list_problem_sets(self.workspace.store)
+        if not sets:
+            self.notify("no problem sets yet: select problems, then ctrl+s saves one")
+            return
+        choices = [(s.name, f"{s.name}  ({s.n_problems:,} problems)") for s in sets]
+        self.app.push_screen(
+            ChoiceDialog("Edit which problem set?", choices),
+            lambda name: self._load_set_for_edit(name) if name else None,
+        )
+
+    def _load_set_for_edit(self, name: str) -> None:
+        ids = core.problem_set_ids(self.workspace.store, name)
+        self.selected = dict.fromkeys(ids)
+        self.editing_set = name
+        self.filters.set_scope(None)  # the whole library, the set's members marked
+        self.state = replace(self.state, problem_set=None, only_selected=False)
+        self.reload()
+        self.notify(
+            f"editing set '{name}' ({len(ids):,} problems, marked): space adds or removes, "
+            "a shows only the set, ctrl+s saves it"
+        )
+
+    # -- every sample of a problem, across runs ----------------------------------
+
+    def action_traces(self) -> None:
+        """Every sample of the problem under the cursor, in every run; enter opens one."""
+        pid = self._cursor_id()
+        if pid is None:
+            return
+        self._load_problem_samples(pid)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="problems-samples")
+    def _load_problem_samples(self, problem_id: str) -> None:
+        self._fetch(
+            problem_id,
+            lambda store: ProblemSamplesLoaded(problem_id, problem_samples(store, problem_id)),
+        )
+
+    @on(ProblemSamplesLoaded)
+    def _problem_samples_loaded(self, message: ProblemSamplesLoaded) -> None:
+        samples = message.samples
+        if not samples:
+            self.notify(f"{message.problem_id}: no run has sampled this problem yet", timeout=3)
+            return
+        choices = [
+            (
+                f"{s.run_id}:{s.sample_id}",
+                f"run {s.run_id} {s.run_name[:24]}  ·  {s.stage} #{s.sample_index}  ·  "
+                f"{s.model or '-'}  ·  {s.verdict}",
+            )
+            for s in samples
+        ]
+        runs = len({s.run_id for s in samples})
+
+        def chosen(key: str | None) -> None:
+            if key is not None:
+                run_id, sample_id = (int(part) for part in key.split(":"))
+                self.post_message(OpenRun(run_id, "traces", sample_id=sample_id))
+
+        title = f"{message.problem_id}: {len(samples):,} samples in {runs} run(s)"
+        self.app.push_screen(ChoiceDialog(title, choices), chosen)
 
     # -- details -----------------------------------------------------------
 

@@ -15,13 +15,14 @@ from textual.message import Message
 
 from workbench.core.library import problems as core
 from workbench.core.store import Store
-from workbench.core.views.problems import latest_calibrated_model, question_heads
+from workbench.core.views.problems import ProblemSample, latest_calibrated_model, question_heads
 from workbench.tui.widgets.problem_detail import readable
-from workbench.tui.widgets.problem_filters import FACETS
+from workbench.tui.widgets.problem_filters import FACETS, scope_value
 
 #: sortable columns (key understood by core.query_problems, label for the status line)
 SORTS: tuple[tuple[str, str], ...] = (
-    ("id", "id"),
+    # the table shows the dataset, then the id within it: the default sorts on both
+    ("dataset", "dataset, id"),
     ("source", "source"),
     ("level", "level"),
     ("n_steps", "steps"),
@@ -43,8 +44,10 @@ class ViewState:
     model: str | None = None  # whose solve rate / bin: the user's choice ...
     default_model: str | None = None  # ... or the latest calibrated model
     has_grade: bool | None = None
+    dataset: str | None = None
+    problem_set: str | None = None
     only_selected: bool = False
-    sort: str = "id"
+    sort: str = "dataset"
     descending: bool = False
     seed: int = 0
 
@@ -78,6 +81,8 @@ class ViewState:
             bin=self.bin,
             model=self.difficulty_model,
             has_grade=self.has_grade,
+            dataset=self.dataset,
+            problem_set=self.problem_set,
         )
 
     def describe(self) -> str:
@@ -93,6 +98,8 @@ class ViewState:
                 ("level", self.level),
                 ("subject", self.subject),
                 ("bin", self.bin),
+                ("dataset", self.dataset),
+                ("set", self.problem_set),
             )
             if value is not None
         ]
@@ -193,6 +200,10 @@ def fetch_facets(store: Store) -> dict[str, list[str]]:
     latest = latest_calibrated_model(store)
     if latest is not None and latest in facets["model"]:
         facets["model"] = [latest, *(m for m in facets["model"] if m != latest)]
+    facets["scope"] = [
+        *(scope_value("dataset", str(d)) for d in core.distinct_values(store, "dataset")),
+        *(scope_value("set", s.name) for s in core.list_problem_sets(store)),
+    ]
     return facets
 
 
@@ -231,6 +242,14 @@ class FacetsLoaded(Message):
 @dataclass
 class DetailLoaded(Message):
     problem: core.Problem
+
+
+@dataclass
+class ProblemSamplesLoaded(Message):
+    """Every sample of one problem across runs (for ``t`` on Problems)."""
+
+    problem_id: str
+    samples: list[ProblemSample]
 
 
 @dataclass

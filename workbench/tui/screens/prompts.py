@@ -10,6 +10,7 @@ journal like any run.  Results per version can be compared side by side.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from textual import on, work
@@ -17,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.markup import escape
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import (
@@ -50,8 +52,9 @@ from workbench.core.prompts.versions import (
     versions,
 )
 from workbench.core.views.problems import StepProblem, problem_set_exists, step_problems
+from workbench.core.views.prompt_compare import PromptDiff, prompt_diff
 from workbench.tui.commands import PaletteCommand
-from workbench.tui.dialogs import TextInputDialog
+from workbench.tui.dialogs import ConfirmDialog, TextInputDialog
 from workbench.tui.prompt_playground import (
     MAX_LIBRARY_PROBLEMS,
     PREVIEW_SEED,
@@ -63,7 +66,12 @@ from workbench.tui.prompt_playground import (
     rendered_content,
 )
 from workbench.tui.widgets.prompt_editor import PromptEditorPane
-from workbench.tui.widgets.prompt_tree import PromptEntry, PromptTree
+from workbench.tui.widgets.prompt_tree import (
+    PromptEntry,
+    PromptTree,
+    version_name,
+    version_numbers,
+)
 from workbench.tui.widgets.try_pane import TryPane
 from workbench.tui.widgets.version_compare import (
     VersionCompare,
@@ -100,11 +108,11 @@ class PromptsScreen(Screen[None]):
     #: calls finished and calls planned in the running Try
     try_progress: var[tuple[int, int]] = var((0, 0), init=False)
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save version", id="prompts.save"),
+        Binding("ctrl+s", "save", "Save", id="prompts.save"),
         Binding("ctrl+r", "try_draft", "Try", id="prompts.try"),
         Binding("ctrl+n", "next_problem", "Next problem", id="prompts.next_problem"),
         Binding("ctrl+t", "next_tab", "Next tab", id="prompts.next_tab"),
-        Binding("ctrl+l", "focus_list", "Versions", id="prompts.focus_list"),
+        Binding("ctrl+o", "focus_list", "Versions", id="prompts.focus_list"),
     ]
 
     def __init__(self) -> None:
@@ -114,6 +122,7 @@ class PromptsScreen(Screen[None]):
         self.problem_pos = 0
         self.results: dict[int, list[PreviewResult]] = {}  # version id -> last Try
         self.try_running = False
+        self._followed_set: str | None = None  # the Problems set last put in "set"
         self.try_label = ""
         self.try_started = 0.0
         self.last_error: str | None = None
@@ -133,7 +142,7 @@ class PromptsScreen(Screen[None]):
                 with TabPane("Try", id="tab-try"):
                     yield TryPane(id="try-pane")
                 with TabPane("Compare", id="tab-compare"):
-                    yield VersionCompare(self.results_for, id="compare")
+                    yield VersionCompare(self.results_for, self.diff_for, id="compare")
         yield Footer()
 
     @property
@@ -147,7 +156,8 @@ class PromptsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#try-model", Input).value = self.workspace.settings.default_model
         seed_defaults(self.workspace.store)
-        self.library = self._load_library()
+        self._follow_focused_set()
+        self.library = self._load_library(self.query_one("#try-set", Input).value.strip())
         # a local model call can take a minute: tick the elapsed time so a Try looks alive
         self.set_interval(1.0, self._show_try_progress)
         self.refresh_tree()
@@ -156,9 +166,24 @@ class PromptsScreen(Screen[None]):
             self.load_version(first[-1])
 
     def on_screen_resume(self) -> None:
-        # Problems may have been imported in another section since this screen was built.
+        # Problems may have been imported, or a set chosen, in another section since
+        self._follow_focused_set()
         self.library = self._load_library(self.query_one("#try-set", Input).value.strip())
         self.refresh_preview()
+
+    def _follow_focused_set(self) -> None:
+        """Try on the problem set last chosen or saved on Problems, not the library's
+        first problems (until the user types another set here)."""
+        focused = self.workspace.focus.get("problem_set")
+        field = self.query_one("#try-set", Input)
+        if (
+            focused
+            and focused != self._followed_set
+            and problem_set_exists(self.workspace.store, focused)
+        ):
+            field.value = focused
+            self._followed_set = focused
+            self.problem_pos = 0
 
     # -- library and versions ------------------------------------------------------
 
@@ -191,15 +216,55 @@ class PromptsScreen(Screen[None]):
             return
         kind, value = data
         if kind == "version":
-            self.load_version(get_version(self.workspace.store, int(value)))
+            chosen: PromptVersion | None = get_version(self.workspace.store, int(value))
         else:
             found = versions(self.workspace.store, str(value))
-            if found:
-                self.load_version(found[-1])
+            chosen = found[-1] if found else None
+        if chosen is not None and chosen != self.version:
+            self.unless_draft_kept(lambda: self.load_version(chosen))
+
+    @property
+    def draft_unsaved(self) -> bool:
+        """The editor holds text that no version (nor the fresh-prompt stub) has."""
+        loaded = self.version.body if self.version is not None else NEW_PROMPT
+        return self.edit_pane.editor.text.rstrip() != loaded.rstrip()
+
+    def unless_draft_kept(self, then: Callable[[], object]) -> None:
+        """Run ``then`` (which replaces the editor's text), asking first when the draft has
+        unsaved changes: they are lost otherwise."""
+        if not self.draft_unsaved:
+            then()
+            return
+        where = self._version_name(self.version) if self.version else "a new prompt"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Discard the draft?",
+                f"The editor has unsaved changes to {where}.  Discard them?  "
+                "(keep editing, then ctrl+s saves them as a version)",
+                yes="Discard",
+                no="Keep editing",
+            ),
+            answered,
+        )
+
+    def _version_name(self, version: PromptVersion) -> str:
+        """``perturb-step v3 (@13)``: numbered within its prompt (the id is what runs pin)."""
+        numbers = version_numbers(versions(self.workspace.store, version.name))
+        return version_name(version, numbers.get(version.id))
+
+    def _title(self, version: PromptVersion) -> str:
+        """The editor's border title (markup: the note is escaped)."""
+        note = f" · {version.note}" if version.note else ""
+        return escape(f"{self._version_name(version)}{note}")
 
     def load_version(self, version: PromptVersion) -> None:
         self.version = version
-        self.edit_pane.load(version.body, f"{version.label} · {version.note}")
+        self.edit_pane.load(version.body, self._title(version))
         self.refresh_preview()
         self.refresh_compare_choices()
 
@@ -269,7 +334,7 @@ class PromptsScreen(Screen[None]):
             return None
         version = get_version(self.workspace.store, vid)
         self.version = version
-        self.edit_pane.editor.border_title = f"{version.label} · {version.note}"
+        self.edit_pane.editor.border_title = self._title(version)
         self.refresh_tree()
         self.refresh_compare_choices()
         return version
@@ -284,7 +349,7 @@ class PromptsScreen(Screen[None]):
                 return
             version = self.save_draft(note)
             if version is not None:
-                self.notify(f"saved {version.label}", title="Prompt saved")
+                self.notify(f"saved {self._version_name(version)}", title="Prompt saved")
 
         self.app.push_screen(
             TextInputDialog("Save version", "Note for this version:", placeholder="what changed"),
@@ -293,6 +358,9 @@ class PromptsScreen(Screen[None]):
 
     def action_new_prompt(self) -> None:
         """A fresh draft in the editor; saving it (ctrl+s) records the prompt's first version."""
+        self.unless_draft_kept(self._new_prompt)
+
+    def _new_prompt(self) -> None:
         self.version = None
         self.edit_pane.load(NEW_PROMPT, "new prompt · draft")
         self.query_one("#prompts-tabs", TabbedContent).active = "tab-edit"
@@ -333,7 +401,7 @@ class PromptsScreen(Screen[None]):
             or self.workspace.settings.default_model
         )
         self.try_running = True
-        self.try_label = f"{version.label} with {model}"
+        self.try_label = f"{self._version_name(version)} with {model}"
         self.try_started = time.monotonic()
         self.try_progress = (0, len(problems))
         self.query_one("#prompts-tabs", TabbedContent).active = "tab-try"
@@ -357,12 +425,15 @@ class PromptsScreen(Screen[None]):
                 return
             self.post_message(TryProgress(counts["done"], counts["total"]))
 
+        error_types, step = self.try_pane.plan_choice()
         config = PerturbPreviewConfig(
             name=f"playground {version_id}",
             prompt=str(version_id),
             model=model,
             problems=ProblemSelection(ids=tuple(problem_ids)),
             seed=PREVIEW_SEED,
+            error_types=error_types,
+            step=step,
         )
         store = self.workspace.store
         try:
@@ -405,10 +476,13 @@ class PromptsScreen(Screen[None]):
         totals_cost = [r.cost_usd for r in message.results]
         cost = None if any(c is None for c in totals_cost) else sum(c or 0.0 for c in totals_cost)
         self.try_pane.show_status(
-            f"{version.label} run {message.run_id}: {pass_rate_text(message.results)} · "
+            f"{self._version_name(version)} run {message.run_id}: {pass_rate_text(message.results)} · "
             f"cost {cost_text(cost)}"
         )
-        self.try_pane.add_results(version.id, message.run_id, message.results)
+        numbers = version_numbers(versions(self.workspace.store, version.name))
+        self.try_pane.add_results(
+            f"v{numbers.get(version.id, '?')}", message.run_id, message.results
+        )
         self.refresh_tree()
         self.refresh_compare_choices()
 
@@ -421,7 +495,14 @@ class PromptsScreen(Screen[None]):
         name = self.version.name
         ids = set(version_pass_rates(self.workspace.store, name))
         ids |= {v for v in self.results if get_version(self.workspace.store, v).name == name}
-        self.query_one(VersionCompare).set_choices([(f"{name}@{v}", v) for v in sorted(ids)])
+        numbers = version_numbers(versions(self.workspace.store, name))
+        self.query_one(VersionCompare).set_choices(
+            [(f"{name} v{numbers.get(v, '?')} (@{v})", v) for v in sorted(ids)]
+        )
+
+    def diff_for(self, a: int, b: int) -> PromptDiff:
+        """Version A's text against B's, and the model each was tried with."""
+        return prompt_diff(self.workspace.store, a, b)
 
     def results_for(self, version_id: int) -> list[PreviewResult]:
         if version_id not in self.results:

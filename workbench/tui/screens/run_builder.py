@@ -217,7 +217,7 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
 
     DEFAULT_CLASSES = "dialog"
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="builder.cancel"),
+        Binding("escape", "cancel", "Back", id="builder.cancel"),
         Binding("ctrl+l", "launch", "Launch", id="builder.launch"),
         Binding("ctrl+t", "next_tab", "Next tab", id="builder.next_tab"),
     ]
@@ -298,7 +298,7 @@ class RunBuilderScreen(ModalScreen[LaunchRequest | None]):
                 yield Button("Launch", variant="primary", id="b-launch", disabled=True)
                 yield Button("Cancel", id="b-cancel")
             yield Static(
-                "ctrl+l launch · ctrl+t run / settings · escape cancel", classes="dialog-hint"
+                "ctrl+l launch · ctrl+t run / settings · escape back", classes="dialog-hint"
             )
 
     async def on_mount(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -37,6 +38,18 @@ from workbench.tui.widgets.meters import fmt_duration, fmt_usd
 from workbench.tui.workspace import Workspace, workspace_of
 
 COLUMNS = ("id", "name", "kind", "status", "cost", "duration", "samples", "headline")
+#: a run's name is cut to this many characters under 130 columns, so the headline shows
+NARROW_NAME = 22
+NARROW_BELOW = 130
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def resumable_config(store: Any, run_id: int) -> Any:
@@ -70,7 +83,8 @@ class RunsScreen(Screen[None]):
     CSS_PATH = "runs.tcss"
     BINDINGS = [
         Binding("n", "new_run", "New run", id="runs.new"),
-        Binding("enter,w", "watch", "Watch", id="runs.watch"),
+        Binding("enter", "watch", "Open", id="runs.open"),
+        Binding("w", "watch", "Watch", id="runs.watch"),
         Binding("t", "traces", "Traces", id="runs.traces"),
         Binding("u", "resume", "Resume", id="runs.resume"),
         Binding("e", "rerun", "Re-run", id="runs.rerun"),
@@ -83,6 +97,7 @@ class RunsScreen(Screen[None]):
         super().__init__()
         self._headlines: dict[tuple[int, str], str] = {}
         self._rows: list[RunRow] = []
+        self._narrow: bool | None = None  # the width the rows were laid out for
 
     @property
     def workspace(self) -> Workspace:
@@ -126,7 +141,7 @@ class RunsScreen(Screen[None]):
             self._headlines[key] = run_headline(self.workspace.store, row.id, row.kind)
         return self._headlines[key]
 
-    def _cells(self, row: RunRow) -> tuple[str, ...]:
+    def _cells(self, row: RunRow) -> tuple[str | Text, ...]:
         cost = fmt_usd(row.cost_usd) if row.n_calls and row.cost_usd else "$0"
         if row.unpriced_calls:
             cost = f"{cost} + {row.unpriced_calls} unpriced"
@@ -134,15 +149,23 @@ class RunsScreen(Screen[None]):
         status: str = live.status if live and live.status is RunStatus.PAUSED else row.status
         if row.active and live is None:  # stopped with the app that ran it, or run elsewhere
             status = f"{row.status} (not here)"
+        narrow = self.size.width < NARROW_BELOW
+        headline = self._headline(row)
+        if row.status is RunStatus.FAILED and row.error:  # the reason stays on the list
+            reason = one_line(row.error)
+            has_result = headline.strip() not in ("", "-", "–")
+            headline = f"{headline} · {reason}" if has_result else reason
+        # names and reasons are user and config text ("[pricing]"): Text, never markup;
+        # the other cells are our own vocabulary
         return (
             str(row.id),
-            row.name,
+            Text(fit(row.name, NARROW_NAME) if narrow else row.name),
             row.kind,
             status,
             cost,
             fmt_duration(row.duration_s),
             f"{row.n_samples:,}",
-            self._headline(row),
+            Text(headline),
         )
 
     def action_refresh(self) -> None:
@@ -150,8 +173,15 @@ class RunsScreen(Screen[None]):
         self._rows = list_runs(self.workspace.store)
         selected = self.selected_run_id()
         wanted = [str(r.id) for r in self._rows]
-        if [k.value for k in table.rows] != wanted:
-            table.clear()
+        narrow = self.size.width < NARROW_BELOW
+        # columns only widen in place: a width change rebuilds the rows
+        if [k.value for k in table.rows] != wanted or narrow != self._narrow:
+            relayout = self._narrow is not None and narrow != self._narrow
+            self._narrow = narrow
+            table.clear(columns=relayout)  # auto widths never shrink: new columns do
+            if relayout:
+                for col in COLUMNS:
+                    table.add_column(col, key=col)
             for row in self._rows:
                 table.add_row(*self._cells(row), key=str(row.id))
         else:
@@ -167,11 +197,28 @@ class RunsScreen(Screen[None]):
             self.query_one("#runs-empty", Static).update(
                 "No runs yet.  Press n to build one (problem set, models, budget)."
             )
+        self._update_hint()
+
+    def _update_hint(self) -> None:
+        """What the list as a whole says, and the selected run's failure reason in full."""
         watching = len([r for r in self.live.values() if r.status.active])
-        self.query_one("#runs-hint", Static).update(
+        hint = Text(
             f"{len(self._rows)} runs · {watching} running here · n new · enter watch · t traces"
             " · u resume a stopped run"
         )
+        selected = next((r for r in self._rows if r.id == self.selected_run_id()), None)
+        if selected is not None and selected.status is RunStatus.FAILED:
+            reason = one_line(selected.error or "no reason was stored")
+            hint = Text.assemble((f"run {selected.id} failed: ", "bold red"), reason)
+        self.query_one("#runs-hint", Static).update(hint)
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _row_highlighted(self) -> None:
+        self._update_hint()
+
+    def on_resize(self) -> None:
+        if self._rows:
+            self.action_refresh()
 
     def selected_run_id(self) -> int | None:
         table = self.query_one("#runs-table", DataTable)

@@ -1,4 +1,4 @@
-"""Dialogs of the trace stepper: filter, and label a sample."""
+"""Dialogs of the trace stepper: filter, label a sample, and the request a sample sent."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from workbench.core.views.requests import SentRequest
 from workbench.core.views.traces import LABEL_PRESETS, OUTCOMES, FilterChoices, TraceFilter
 
 _FIELDS = ("outcome", "error_type", "bin", "model", "stage", "flag", "label")
@@ -147,3 +149,63 @@ class LabelDialog(ModalScreen[tuple[str, str] | None]):
             self.dismiss((label, self._note()))
         else:
             self.query_one("#label-text", Input).focus()
+
+
+class RequestDialog(ModalScreen[None]):
+    """The exact request a sample's call sent: messages or raw prompt and prefix, the
+    parameters, what the adapter sent and the continuation method (redacted)."""
+
+    DEFAULT_CLASSES = "dialog"
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="traces.request.close"),
+        Binding("y", "copy", "Copy", id="traces.request.copy"),
+    ]
+
+    def __init__(self, request: SentRequest) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        r = self.request
+        with Vertical(classes="dialog-box", id="request-box") as box:
+            box.border_title = f"Request of call {r.call_id}"
+            # Content, never markup: prompts hold brackets ("[pricing]") that must show as typed
+            head = (
+                f"{r.provider}:{r.model}  ·  continuation {r.continuation or '-'}  ·  "
+                f"{'raw prompt' if r.raw else 'chat messages'}  ·  attempts {r.attempts}  ·  "
+                f"{r.status}"
+            )
+            yield Static(Content(head), id="request-head")
+            params = ", ".join(f"{k}={v}" for k, v in r.parameters) or "-"
+            sent = ", ".join(f"{k}={v}" for k, v in r.sent_params) or "-"
+            yield Static(
+                Content.assemble(
+                    ("parameters ", "$text-muted"), params, ("\nsent ", "$text-muted"), sent
+                ),
+                id="request-params",
+            )
+            with VerticalScroll(id="request-scroll"):
+                if r.system:
+                    yield Static("system", classes="trace-title")
+                    yield Static(Content(r.system), classes="trace-block")
+                for m in r.messages:
+                    yield Static(m.role, classes="trace-title")
+                    yield Static(Content(m.content), classes="trace-block")
+                if r.prompt is not None:
+                    yield Static("raw prompt", classes="trace-title")
+                    yield Static(Content(r.prompt), classes="trace-block")
+                if r.prefix:
+                    yield Static("prefix continued", classes="trace-title")
+                    yield Static(Content(r.prefix), classes="trace-block")
+                if r.error:
+                    yield Static(Content(f"error: {r.error}"), classes="dialog-error")
+                if not (r.system or r.messages or r.prompt or r.prefix):
+                    yield Static("(the call stored no request text)", classes="dialog-hint")
+            yield Static("y copy · escape close", classes="dialog-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.request.as_text())
+        self.notify(f"copied the request of call {self.request.call_id}", timeout=2)

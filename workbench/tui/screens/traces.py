@@ -14,12 +14,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from workbench.core.errors import StoreError
+from workbench.core.views.methods import methods_row
+from workbench.core.views.requests import load_request
 from workbench.core.views.traces import (
     FilterChoices,
     TraceFilter,
@@ -35,7 +38,7 @@ from workbench.core.views.workspace import latest_run_id
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.dialogs import choose_run
 from workbench.tui.export_dialog import open_export
-from workbench.tui.screens.trace_dialogs import LabelDialog, TraceFilterDialog
+from workbench.tui.screens.trace_dialogs import LabelDialog, RequestDialog, TraceFilterDialog
 from workbench.tui.widgets import trace_render
 from workbench.tui.workspace import Workspace, workspace_of
 
@@ -75,7 +78,7 @@ class TraceIndexFailed(Message):
 
 
 class TracesScreen(Screen[None]):
-    """j/k samples, n/p problems, f filter, / search, l label, y copy."""
+    """j/k samples, J/K problems, f filter, / search, l label, y copy, d request sent."""
 
     PALETTE = (
         PaletteCommand("traces: open latest", "Step through the latest run", "open_latest"),
@@ -85,15 +88,16 @@ class TracesScreen(Screen[None]):
     BINDINGS = [
         Binding("j,down", "step(1)", "Next", id="traces.next"),
         Binding("k,up", "step(-1)", "Prev", id="traces.previous"),
-        Binding("n", "problem(1)", "Next problem", id="traces.next_problem"),
-        Binding("p", "problem(-1)", "Prev problem", id="traces.previous_problem"),
+        Binding("J", "problem(1)", "Next problem", id="traces.next_problem"),
+        Binding("K", "problem(-1)", "Prev problem", id="traces.previous_problem"),
         Binding("f", "filter", "Filter", id="traces.filter"),
         Binding("slash", "search", "Search", id="traces.search"),
         Binding("l", "label", "Label", id="traces.label"),
         Binding("y", "copy", "Copy", id="traces.copy"),
-        Binding("r", "choose_run", "Run", id="traces.run"),
+        Binding("d", "request", "Request sent", id="traces.request"),
+        Binding("R", "choose_run", "Pick run", id="traces.run"),
         Binding("x", "export", "Export", id="traces.export"),
-        Binding("c", "clear_filter", "Clear filter", id="traces.clear", show=False),
+        Binding("c", "clear_filter", "Clear filters", id="traces.clear", show=False),
         Binding("home,g", "jump(0)", "First", id="traces.first", show=False),
         Binding("end,G", "jump(-1)", "Last", id="traces.last", show=False),
     ]
@@ -130,6 +134,8 @@ class TracesScreen(Screen[None]):
             yield Static("", id="trace-continuation", classes="trace-block")
             yield Static("Grade", classes="trace-title")
             yield Static("", id="trace-grade", classes="trace-block")
+            yield Static("Methods", id="trace-methods-title", classes="trace-title")
+            yield Static("", id="trace-methods", classes="trace-block")
             yield Static("Call", classes="trace-title")
             yield Static("", id="trace-meta", classes="trace-block")
         yield Static("", id="trace-empty", classes="empty-state")
@@ -151,6 +157,10 @@ class TracesScreen(Screen[None]):
         self.flt = flt or TraceFilter()
         self.choices, self.choices_run = _EMPTY_CHOICES, None
         self._load(run_id, self.flt, keep_sample=None)
+
+    def open_filtered(self, run_id: int, flt: TraceFilter) -> None:
+        """Show ``run_id``'s samples under ``flt`` (a drill-down from a plot's bar)."""
+        self.open_run(run_id, flt)
 
     def open_sample(self, run_id: int, sample_id: int) -> None:
         """Show ``run_id`` at ``sample_id`` (unfiltered, so the sample is in the index)."""
@@ -238,7 +248,7 @@ class TracesScreen(Screen[None]):
         self.query_one("#trace-body").display = False
         empty = self.query_one("#trace-empty", Static)
         empty.display = True
-        empty.update(text)
+        empty.update(Content(text))  # may hold a filter's text or an error: never markup
         self._update_status()
 
     def _update_status(self) -> None:
@@ -246,7 +256,7 @@ class TracesScreen(Screen[None]):
         run = f"run {self.run_id}" if self.run_id is not None else "no run"
         where = f"{self.position + 1:,}/{total:,}" if total else "0/0"
         self.query_one("#trace-status", Static).update(
-            f"{run}  ·  sample {where}  ·  filter: {self.flt.describe()}"
+            Content(f"{run}  ·  sample {where}  ·  filter: {self.flt.describe()}")
         )
 
     def _show(self, position: int) -> None:
@@ -275,7 +285,9 @@ class TracesScreen(Screen[None]):
         self.query_one("#trace-head", Static).update(
             trace_render.header(view, self.position, len(self.index))
         )
-        self.query_one("#trace-question", Static).update(view.question)
+        self.query_one("#trace-question", Static).update(
+            Content(view.question)
+        )  # LaTeX brackets: plain
         self.query_one("#trace-steps", Static).update(trace_render.steps(view))
         perturbed = view.perturbed_step is not None or view.prefix is not None
         self.query_one("#trace-continuation-title", Static).update(
@@ -283,9 +295,19 @@ class TracesScreen(Screen[None]):
         )
         self.query_one("#trace-continuation", Static).update(trace_render.continuation(view))
         self.query_one("#trace-grade", Static).update(trace_render.grade(view))
+        self._show_methods(view)
         self.query_one("#trace-meta", Static).update(trace_render.metadata(view))
         body.scroll_home(animate=False)
         self._update_status()
+
+    def _show_methods(self, view: TraceView) -> None:
+        """A methods run's trace: every method's answer for its problem, and the vote."""
+        is_methods = view.method is not None or view.stage in ("vote", "resolve")
+        for widget in self.query("#trace-methods-title, #trace-methods"):
+            widget.display = is_methods
+        if is_methods and view.problem_id is not None:
+            row = methods_row(self.workspace.store, view.run_id, view.problem_id)
+            self.query_one("#trace-methods", Static).update(trace_render.methods(row, view.method))
 
     # -- actions -------------------------------------------------------------
 
@@ -372,6 +394,21 @@ class TracesScreen(Screen[None]):
         if self.view is not None:
             self.app.copy_to_clipboard(self.view.as_text())
             self.notify(f"copied sample {self.view.sample_id}", timeout=2)
+
+    def action_request(self) -> None:
+        """The exact request the sample on show sent (from its stored call, redacted)."""
+        view = self.view
+        if view is None:
+            return
+        request = load_request(self.workspace.store, view.call.call_id) if view.call else None
+        if request is None:
+            self.notify(
+                f"sample {view.sample_id} made no model call (a {view.stage} row)",
+                severity="warning",
+                timeout=3,
+            )
+            return
+        self.app.push_screen(RequestDialog(request))
 
     def action_export(self) -> None:
         if self.run_id is not None:

@@ -78,13 +78,20 @@ def throughput_line(s: RunStats) -> Content:
 
 
 def latency_line(s: RunStats) -> Content:
+    """Percentiles of finished calls; the max also counts the oldest attempt still in
+    flight, so a hung call shows while it hangs rather than after it ends."""
+    hung = s.oldest_in_flight_ms is not None and (
+        s.latency_max_ms is None or s.oldest_in_flight_ms > s.latency_max_ms
+    )
+    top = s.oldest_in_flight_ms if hung else s.latency_max_ms
     return Content.assemble(
         ("latency p50 ", "$text-muted"),
         (fmt_ms(s.latency_p50_ms), "bold"),
         ("  p95 ", "$text-muted"),
         (fmt_ms(s.latency_p95_ms), "bold"),
         ("  max ", "$text-muted"),
-        (fmt_ms(s.latency_max_ms), "bold"),
+        (fmt_ms(top), "bold $warning" if hung else "bold"),
+        (" (in flight)" if hung else "", "$warning"),
         ("\nrecent calls' latency, oldest first →", "$text-muted"),  # names the sparkline
     )
 
@@ -111,18 +118,53 @@ STATUS_STYLES = {
 }
 
 
-def headline(s: RunStats, status: RunStatus) -> Content:
+#: no new result for this long, with work left, and the ETA gives way to "stalled"
+STALL_AFTER_S = 5.0
+
+
+def headline(
+    s: RunStats,
+    status: RunStatus,
+    *,
+    elapsed_s: float | None = None,
+    quiet_s: float | None = None,
+) -> Content:
+    """The status, items, elapsed time and what comes next.
+
+    ``elapsed_s``: the elapsed time now (the snapshot's, carried forward between
+    snapshots, so it never jumps when they resume after a pause); ``quiet_s``: seconds
+    since the last result.  With items left and nothing new for ``STALL_AFTER_S``, the
+    ETA (a rate over recent results, meaningless now) gives way to "stalled"; with every
+    item done while the run still works, it is post-processing (parse, grade: no calls).
+    """
     total = sum(p.total for p in s.stages.values())
     done = sum(p.done for p in s.stages.values())
     state = RunStatus.PAUSED if s.paused and status is RunStatus.RUNNING else status
     style = STATUS_STYLES.get(state, "$error")
+    quiet = fmt_duration(quiet_s)
+    eta: tuple[str, str] | str
+    if state is RunStatus.PAUSED:
+        eta = ("   paused", "$warning")
+    elif state is not RunStatus.RUNNING:
+        eta = ("   ETA –", "$text-muted")
+    elif total and done >= total and not s.in_flight:
+        # after a stage's last item its outputs are parsed and graded (the next stage, if
+        # any, starts after): name the stage, so 240/240 with nothing in flight says why
+        stage = list(s.stages)[-1]
+        eta = (
+            f"   post-processing {stage} (parse, grade; no model calls) · {quiet}",
+            "bold $warning",
+        )
+    elif quiet_s is not None and quiet_s >= STALL_AFTER_S:
+        eta = (f"   ETA – stalled: no result for {quiet}", "bold $warning")
+    else:
+        eta = f"   ETA {fmt_duration(s.eta_s)}"
     return Content.assemble(
         (f" {state.upper()} ", f"bold {style} reverse"),
         f"  {done:,}/{total:,} items",
         ("   elapsed ", "$text-muted"),
-        fmt_duration(s.elapsed_s),
-        ("   ETA ", "$text-muted"),
-        fmt_duration(s.eta_s) if state in (RunStatus.RUNNING, RunStatus.PAUSED) else "–",
+        fmt_duration(s.elapsed_s if elapsed_s is None else elapsed_s),
+        eta,
     )
 
 
@@ -156,10 +198,17 @@ class RunMeters(Widget):
             yield Sparkline([], id="meters-spark")
         yield Static("", id="meters-errors", classes="meter-line")
 
-    def show(self, stats: RunStats, status: RunStatus) -> None:
+    def show(
+        self,
+        stats: RunStats,
+        status: RunStatus,
+        *,
+        elapsed_s: float | None = None,
+        quiet_s: float | None = None,
+    ) -> None:
         """Render one snapshot (called from the screen's message handler)."""
         self.stats = stats
-        self.query_one("#meters-headline", Static).update(headline(stats, status))
+        self.show_headline(stats, status, elapsed_s=elapsed_s, quiet_s=quiet_s)
         self._show_stages(stats.stages)
         self.query_one("#meters-money", Static).update(money_line(stats))
         self.query_one("#meters-throughput", Static).update(throughput_line(stats))
@@ -169,6 +218,19 @@ class RunMeters(Widget):
         if data != spark.data:
             spark.data = data
         self.query_one("#meters-errors", Static).update(errors_line(stats))
+
+    def show_headline(
+        self,
+        stats: RunStats,
+        status: RunStatus,
+        *,
+        elapsed_s: float | None = None,
+        quiet_s: float | None = None,
+    ) -> None:
+        """Only the headline: the clock ticks between snapshots."""
+        self.query_one("#meters-headline", Static).update(
+            headline(stats, status, elapsed_s=elapsed_s, quiet_s=quiet_s)
+        )
 
     def _show_stages(self, stages: Mapping[str, StageProgress]) -> None:
         box = self.query_one("#meters-stages", Vertical)

@@ -1,5 +1,6 @@
 """The Problems filter bar: incremental search plus source / level / subject / bin / model /
-grades (``model`` chooses whose solve rate and bin the table shows and filters on).
+grades / scope (``model`` chooses whose solve rate and bin the table shows and filters on;
+``scope`` narrows to one dataset or one problem set).
 
 It owns the debounce and turns widget events into one ``Changed`` message
 carrying the view-state fields that changed, so the screen only reacts to
@@ -21,6 +22,21 @@ from textual.widgets import Input, Select
 #: wait this long after a keystroke before searching (enter searches at once)
 SEARCH_DEBOUNCE_S = 0.04  # a search answers in milliseconds through the trigram index
 FACETS = ("source", "level", "subject", "bin", "model")  # model: whose solve rate / bin
+#: scope values: "dataset:NAME" or "set:NAME" (one Select for both keeps the row short)
+SCOPE_KINDS = ("dataset", "set")
+
+
+def scope_value(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+def scope_changes(value: str | None) -> dict[str, str | None]:
+    """The view-state fields a scope choice sets (``None``: no scope)."""
+    kind, _, name = (value or "").partition(":")
+    return {
+        "dataset": name if kind == "dataset" else None,
+        "problem_set": name if kind == "set" else None,
+    }
 
 
 class ProblemFilterBar(Horizontal):
@@ -43,6 +59,7 @@ class ProblemFilterBar(Horizontal):
         yield Select[str](
             [("graded", "yes"), ("ungraded", "no")], prompt="grades", id="filter-graded"
         )
+        yield Select[str]([], prompt="scope", id="filter-scope")
 
     @property
     def search(self) -> Input:
@@ -53,9 +70,28 @@ class ProblemFilterBar(Horizontal):
         for name, values in facets.items():
             select = self.query_one(f"#filter-{name}", Select)
             current = select.value
-            select.set_options([(f"L{v}" if name == "level" else v, v) for v in values])
-            if current in values:
-                select.value = current
+            with self.prevent(Select.Changed):  # offering choices changes no filter
+                select.set_options([(self._label(name, v), v) for v in values])
+                if current in values:
+                    select.value = current
+
+    @staticmethod
+    def _label(name: str, value: str) -> str:
+        if name == "level":
+            return f"L{value}"
+        if name == "scope":
+            kind, _, rest = value.partition(":")
+            return f"{kind} {rest}"
+        return value
+
+    def set_scope(self, value: str | None) -> None:
+        """Show ``value`` ("set:NAME", ...) as the scope without posting a change."""
+        select = self.query_one("#filter-scope", Select)
+        with self.prevent(Select.Changed):
+            if value is None:
+                select.clear()
+            else:
+                select.value = value
 
     def clear(self) -> None:
         """Blank every control without posting a change per control."""
@@ -100,5 +136,7 @@ class ProblemFilterBar(Horizontal):
             self.post_message(
                 self.Changed({"has_grade": None if value is None else value == "yes"})
             )
+        elif name == "scope":
+            self.post_message(self.Changed(dict(scope_changes(value))))
         elif name in FACETS:
             self.post_message(self.Changed({name: value}))

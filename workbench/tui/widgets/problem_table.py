@@ -21,7 +21,7 @@ LOOKAHEAD_ROWS = 60
 
 COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("mark", " ", 1),
-    ("source", "source", 7),
+    ("dataset", "dataset", 16),
     ("id", "id", 24),
     ("level", "level / subject", 22),
     ("steps", "steps", 5),
@@ -31,6 +31,17 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 )
 SELECTED_MARK = "●"
 ID_WIDTH = 24
+#: below this many columns the id and level columns narrow so the question keeps ~40
+NARROW_BELOW = 130
+#: column -> width when narrow (level / subject is on the filter row and in the details)
+NARROW_WIDTHS = {"dataset": 12, "id": 14, "level": 0}
+
+
+DATASET_WIDTH = 16
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _get(row: Any, name: str) -> Any:
@@ -43,20 +54,21 @@ def short_id(problem_id: str, dataset_id: str | None) -> str:
     return short if len(short) <= ID_WIDTH else "…" + short[-(ID_WIDTH - 1) :]
 
 
-def row_cells(row: Any, selected: bool, preview: str = "") -> list[Text | str]:
+def row_cells(row: Any, selected: bool, preview: str = "") -> list[Text]:
     """The cells for one light problem row (a mapping or an object with the fields)."""
     level, subject = _get(row, "level"), _get(row, "subject")
     where = " ".join(p for p in (f"L{level}" if level is not None else "", subject or "") if p)
     rate = _get(row, "solve_rate")
     n_steps = _get(row, "n_steps")
+    # Text, never markup: ids, sources and subjects come from the user's files
     return [
         Text(SELECTED_MARK if selected else " ", style="bold"),
-        str(_get(row, "source") or ""),
-        short_id(str(_get(row, "id")), _get(row, "dataset_id")),
-        where or "—",
+        Text(_fit(str(_get(row, "dataset_id") or ""), DATASET_WIDTH)),
+        Text(short_id(str(_get(row, "id")), _get(row, "dataset_id"))),
+        Text(where or "—"),
         Text(str(n_steps if n_steps is not None else ""), justify="right"),
         Text("—" if rate is None else f"{rate:.0%}", justify="right"),
-        str(_get(row, "bin") or "—"),
+        Text(str(_get(row, "bin") or "—")),
         Text(preview, style="dim", no_wrap=True, overflow="ellipsis"),
     ]
 
@@ -66,9 +78,9 @@ class ProblemTable(DataTable[Any]):
 
     # a list of rows scrolls vertically: home / end go to the first / last loaded row
     BINDINGS = [
-        Binding("enter", "select_cursor", "Details", id="problems.details_key"),
-        Binding("home", "scroll_top", "First row", show=False, id="problems.first"),
-        Binding("end", "scroll_bottom", "Last row", show=False, id="problems.last"),
+        Binding("enter", "select_cursor", "Open", id="problems.details_key"),
+        Binding("home", "scroll_top", "First", show=False, id="problems.first"),
+        Binding("end", "scroll_bottom", "Last", show=False, id="problems.last"),
     ]
 
     class NeedMore(Message):
@@ -88,9 +100,18 @@ class ProblemTable(DataTable[Any]):
         self.fit_question_column()
 
     def fit_question_column(self) -> None:
-        """Give the question preview whatever width the other columns leave."""
+        """Give the question preview whatever width the other columns leave; on a narrow
+        terminal the id and level columns give up room first (the question is what a row
+        is read by)."""
         if "question" not in self.columns:
             return
+        narrow = self.scrollable_content_region.width < NARROW_BELOW
+        for key, label, wide_width in COLUMNS:
+            width = NARROW_WIDTHS.get(key, wide_width) if narrow else wide_width
+            column = self.columns.get(ColumnKey(key))
+            if column is not None and width is not None and column.width != width:
+                column.width = width
+                column.label = Text("" if width == 0 else label)
         question = self.columns[ColumnKey("question")]
         others = sum(c.get_render_width(self) for k, c in self.columns.items() if k != "question")
         width = max(0, self.scrollable_content_region.width - others - 2 * self.cell_padding)

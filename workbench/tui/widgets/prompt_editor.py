@@ -20,7 +20,7 @@ class PromptPreview(Vertical):
             yield Static("", id="preview")
 
     def show_problem(self, text: str) -> None:
-        self.query_one("#preview-problem", Static).update(text)
+        self.query_one("#preview-problem", Static).update(Content(text))  # problem ids: plain
 
     def show_error(self, error: str | None) -> None:
         box = self.query_one("#preview-error", Static)

@@ -6,7 +6,9 @@ from textual.content import Content
 
 from workbench.core.analysis import SampleKind
 from workbench.core.grading import Detection, detect_recovery
+from workbench.core.perturb import type_mismatch
 from workbench.core.text import word_diff
+from workbench.core.views.methods import MethodsRow, method_title
 from workbench.core.views.traces import TraceView
 
 #: badge style per outcome tone (``OutcomeLabel.tone``)
@@ -53,9 +55,45 @@ def header(view: TraceView, position: int, total: int) -> Content:
         f"  sample {view.sample_id} ({position + 1:,}/{total:,})",
         f"  ·  {view.problem_id or '-'} #{view.sample_index}",
         f"  ·  {view.stage} · {view.role or '-'} · {view.model or '-'}",
+        (f"  ·  method: {method_title(str(method))}" if (method := view.method) else "", "bold"),
         (f"  ·  labels: {labels}" if labels else "", "$accent"),
         (f"  ·  flags: {', '.join(view.flags)}" if view.flags else "", "$warning"),
     )
+
+
+def _verdict(correct: bool | None) -> tuple[str, str]:
+    if correct is None:
+        return "?", "$text-muted"
+    return ("✓", "bold $success") if correct else ("✗", "bold $error")
+
+
+def methods(row: MethodsRow | None, shown: str | None) -> Content:
+    """CoT | PAL | plan-then-code | the vote, for the trace's problem; ``shown``: the method
+    of the sample on show (its cell is underlined)."""
+    if row is None:
+        return Content.styled("no vote row yet (post-processing writes it)", "$text-muted")
+    cells: list[Content] = []
+    for m in row.methods:
+        mark, style = _verdict(m.correct)
+        errors = f" ({', '.join(m.errors)})" if m.errors else ""
+        cells.append(
+            Content.assemble(
+                (m.label, "bold underline" if m.method == shown else "bold"),
+                f" {m.answer if m.answer is not None else '–'} ",
+                (mark, style),
+                (f" {m.count}/{m.total}{errors}", "$text-muted"),
+            )
+        )
+    mark, style = _verdict(row.vote_correct)
+    cells.append(
+        Content.assemble(
+            ("vote", "bold underline" if shown is None else "bold"),
+            f" {row.vote_answer if row.vote_answer is not None else '–'} ",
+            (mark, style),
+            (f" {row.vote_status} · {row.how}", "$text-muted"),
+        )
+    )
+    return Content("  │  ").join(cells)
 
 
 def steps(view: TraceView) -> Content:
@@ -71,6 +109,9 @@ def steps(view: TraceView) -> Content:
                     diff_content(view.original_step or step, view.perturbed_step),
                 )
             )
+            why = type_mismatch(view.error_type, view.original_step or step, view.perturbed_step)
+            if why is not None:
+                lines.append(Content.styled(f"    type mismatch: {why}", "$warning italic"))
         else:
             lines.append(Content.assemble((f"{i + 1:>3}. ", "$text-muted"), step))
         lines += _step_marks(view, i)

@@ -8,12 +8,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from workbench.core.experiments.playground import PreviewResult
+from workbench.core.perturb import load_taxonomy
 from workbench.tui.prompt_playground import cost_text, short_id
 from workbench.tui.widgets.step_diff import StepDiff
-from workbench.tui.widgets.version_compare import result_note
+from workbench.tui.widgets.version_compare import checks_cell, result_note
 
 TRY_HINT = (
     "ctrl+r (or the Try button) perturbs the first N problems with this draft; "
@@ -39,29 +40,46 @@ class TryPane(Vertical):
             yield Label("set")
             yield Input(placeholder="problem set (blank: library)", id="try-set")
             yield Button("Try", id="try-run", variant="primary")
+        with Horizontal(id="try-plan"):
+            # what to ask for, before trying: one error type and one step, or the seed's pick
+            yield Label("error type")
+            yield Select[str](
+                [(e.id, e.id) for e in load_taxonomy()], prompt="any (seeded)", id="try-error"
+            )
+            yield Label("step")
+            yield Input(placeholder="any (seeded)", id="try-step", type="integer")
         yield Static("", id="try-status")
         yield DataTable(id="try-table", cursor_type="row", zebra_stripes=True)
         yield StepDiff(id="try-diff")
+
+    def plan_choice(self) -> tuple[tuple[str, ...], int | None]:
+        """The error types and the step asked for (empty / None: the seed chooses)."""
+        error = self.query_one("#try-error", Select).value
+        step = self.query_one("#try-step", Input).value.strip()
+        errors = () if error is Select.NULL else (str(error),)
+        return errors, (int(step) if step.isdigit() and int(step) > 0 else None)
 
     def on_mount(self) -> None:
         self.query_one("#try-table", DataTable).add_columns(*COLUMNS)
         self.query_one("#try-diff", StepDiff).clear(TRY_HINT)
 
     def show_status(self, text: Content | str) -> None:
-        self.query_one("#try-status", Static).update(text)
+        self.query_one("#try-status", Static).update(
+            Content(text) if isinstance(text, str) else text  # errors hold brackets: plain
+        )
 
-    def add_results(self, version_id: int, run_id: int, results: Sequence[PreviewResult]) -> None:
+    def add_results(self, version: str, run_id: int, results: Sequence[PreviewResult]) -> None:
         """A row per problem of a finished Try; the first of them is highlighted and shown."""
         table = self.query_one("#try-table", DataTable)
         for r in results:
             key = f"{run_id}:{r.problem_id}"
             self.rows[key] = r
             table.add_row(
-                f"v{version_id}",
+                version,
                 short_id(r.problem_id),
                 "-" if r.step_index is None else str(r.step_index + 1),
                 r.error_type or "-",
-                ", ".join(r.flags) or ("error" if r.status == "error" else "ok"),
+                checks_cell(r),
                 f"{r.input_tokens}/{r.output_tokens}",
                 cost_text(r.cost_usd),
                 f"{r.latency_ms:.0f}",
