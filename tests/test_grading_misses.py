@@ -17,6 +17,9 @@ CASES = [
     (r"\boxed{\textbf{(C) }12}", "C", True),
     (r"\boxed{\text{(C)} 12}", r"\text{(C)}", True),
     (r"\boxed{(A) 12}", "C", False),
+    # ... but a letter inside an expression is not a choice (bench/grading.py's perturbed set)
+    (r"\boxed{\text{(C)}+1}", r"\text{(C)}", False),
+    (r"\boxed{(C) - 2}", "C", False),
     # a percent against its fraction (rule "either", the default)
     (r"\boxed{25\%}", "0.25", True),
     (r"\boxed{0.25}", r"25\%", True),

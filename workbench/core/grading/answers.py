@@ -231,9 +231,9 @@ _CHOICE = re.compile(
 
 
 #: "(C) 12", "\\textbf{(C) }12", "\\text{(C)} 12": a choice letter leading an answer that
-#: also restates the option's value
+#: also restates the option's value; not "(C)+1", where the letter is a term of an expression
 _LEADING_CHOICE = re.compile(
-    r"^(?:\\(?:textbf|text|mathbf|mathrm)\{\s*)?\(([A-E])\)\s*\}?\s*(?:\S.*)?$", re.S
+    r"^(?:\\(?:textbf|text|mathbf|mathrm)\{\s*)?\(([A-E])\)\s*\}?\s*(?:[^\s+\-*/^=].*)?$", re.S
 )
 
 
