@@ -143,3 +143,11 @@ async def test_export_redacts_payload_labels_and_columns(
         assert QUOTED_SECRET not in text and json.dumps(QUOTED_SECRET)[1:-1] not in text
     assert all(r["payload"] == {"said": REDACTED, "ok": 1} for r in rows)
     assert rows[0]["labels"] == [f"see {REDACTED}"]
+
+
+def test_stored_json_reads_what_pythons_json_writes() -> None:
+    """NaN and Infinity are valid to Python's json (which the store writes with), not to
+    orjson: the export must not drop such a payload."""
+    raw = json.dumps({"score": float("nan"), "top": float("inf"), "ok": 1})
+    parsed = Redactor().stored_json(raw, {})
+    assert parsed["ok"] == 1 and parsed["score"] != parsed["score"] and parsed["top"] > 1e308

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 REDACTED = "[redacted]"
 
 #: environment variables whose values are secrets
@@ -104,13 +106,16 @@ class Redactor:
         if not raw:
             return default
         text = raw if clean else self.text(raw)
-        try:
-            parsed = json.loads(text)
-        except ValueError:  # not JSON, or a secret replaced across its syntax
-            try:
-                return self.value(json.loads(raw))
-            except ValueError:
-                return default
+        try:  # orjson: a million payloads in an export, parsing is a large share of it
+            parsed = orjson.loads(text)
+        except ValueError:
+            try:  # NaN / Infinity, which Python's json writes and orjson refuses
+                parsed = json.loads(text)
+            except ValueError:  # not JSON, or a secret replaced across its syntax
+                try:
+                    return self.value(json.loads(raw))
+                except ValueError:
+                    return default
         return self.value(parsed) if MAYBE_SECRET_FIELD.search(text) else parsed
 
     def value(self, value: Any) -> Any:
