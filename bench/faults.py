@@ -87,10 +87,14 @@ async def one_run(stub: StubServer, n: int, tag: str) -> tuple[float, int, int, 
     )
     backoffs = 0
 
+    t0 = time.perf_counter()
+
     def on_event(event: object) -> None:
         nonlocal backoffs
         if isinstance(event, LimitChanged) and event.reason == "429 backoff":
             backoffs += 1
+        if os.environ.get("BENCH_TRACE") and isinstance(event, LimitChanged):
+            print(f"  {time.perf_counter() - t0:6.2f}s limit {event.limit} ({event.reason})")
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "wb.db")

@@ -154,3 +154,17 @@ async def test_tpm_cap_counts_tokens_and_refunds_unused(monkeypatch: pytest.Monk
     assert slept == []
     limiter.release(await limiter.acquire(500), OK)
     assert slept and slept[0] == pytest.approx((500 - 0) / 10.0)
+
+
+def test_backoff_is_longer_for_rate_limits_than_for_other_faults() -> None:
+    import random
+
+    from workbench.core.engine import RetryPolicy
+
+    policy, rng = RetryPolicy(), random.Random(0)
+    faults = [policy.delay(1, None, rng, rate_limited=False) for _ in range(500)]
+    limits = [policy.delay(1, None, rng, rate_limited=True) for _ in range(500)]
+    assert max(faults) <= 0.1 < max(limits) <= 0.5
+    # Retry-After is a floor either way
+    assert policy.delay(1, 1.0, rng, rate_limited=True) >= 1.0
+    assert policy.delay(3, None, rng, rate_limited=False) <= 0.4

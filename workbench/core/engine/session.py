@@ -325,7 +325,9 @@ class RunSession:
                     or self.status in (RunStatus.FAILED, RunStatus.CANCELLED)
                 ):
                     return AttemptOutcome(None, error, message, latency_ms, attempt, slot.endpoint)
-                delay = deps.retry.delay(attempt, error.retry_after, deps.rng)
+                delay = deps.retry.delay(
+                    attempt, error.retry_after, deps.rng, rate_limited=rate_limited
+                )
                 avoid, skip_wait = None, False
                 if replica is not None and error.kind in REPLICA_FAULTS:
                     avoid = replica  # try another replica next
