@@ -137,6 +137,23 @@ def test_infinite_loop_hits_the_cpu_limit() -> None:
     assert (out.error_kind, out.limit_hit) == ("timeout", "cpu_time")
 
 
+def test_the_cpu_limit_reads_the_same_without_the_jail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where bwrap cannot run, the fallback (``unshare``, which reports a child's death by
+    signal as a plain failure) still says the CPU limit was hit, not "crash"."""
+    from workbench.core.sandbox import Isolation
+    from workbench.core.sandbox.jail import BWRAP_ENV, reset_jail_status
+
+    monkeypatch.setenv(BWRAP_ENV, "/nonexistent/bwrap")
+    reset_jail_status()
+    try:
+        out = solve("while True:\n    pass\n", Limits(cpu_s=1, wall_s=60))
+    finally:
+        monkeypatch.delenv(BWRAP_ENV)
+        reset_jail_status()
+    assert out.isolation is not Isolation.BWRAP
+    assert (out.error_kind, out.limit_hit) == ("timeout", "cpu_time"), out.error
+
+
 def test_sleeping_program_hits_the_wall_clock() -> None:
     out = solve("import time\ntime.sleep(60)\n", Limits(wall_s=1, cpu_s=5))
     assert (out.error_kind, out.limit_hit) == ("timeout", "wall_time")

@@ -373,3 +373,18 @@ def test_without_the_jail_it_says_so_once_and_records_the_fallback(
     assert first.isolation in (Isolation.NAMESPACE, Isolation.RLIMITS_ONLY)
     assert f"isolation={first.isolation}" in line
     assert first.to_json()["isolation"] == str(first.isolation)
+
+
+def test_an_interpreter_under_tmp_is_bound_into_the_private_tmp() -> None:
+    """The jail's private /tmp is mounted before the interpreter and venv are bound, so a
+    checkout under /tmp (as CI makes) keeps its interpreter visible inside the jail."""
+    import sys
+
+    from workbench.core.sandbox.jail import bwrap_argv
+
+    argv = bwrap_argv("bwrap", folder_bytes=1 << 20, mounts=(), child=None, env={})
+    tmp = next(i for i in range(len(argv) - 1) if argv[i : i + 2] == ["--tmpfs", "/tmp"])
+    binds = [
+        i for i in range(len(argv) - 2) if argv[i] == "--ro-bind" and argv[i + 2] == sys.prefix
+    ]
+    assert binds and all(i > tmp for i in binds)

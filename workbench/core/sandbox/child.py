@@ -30,6 +30,7 @@ import json
 import linecache
 import os
 import resource
+import signal
 import sys
 import sysconfig
 import traceback
@@ -316,9 +317,18 @@ def _kind_of(exc: BaseException) -> str:
     return "exception"
 
 
+#: the exit status for the CPU limit, as a shell reports death by SIGXCPU
+CPU_LIMIT_EXIT = 128 + 24
+
+
 def set_limits(limits: Mapping[str, int]) -> None:
     cpu = limits["cpu_s"]
-    # soft < hard: SIGXCPU at the soft limit ends the process before the hard kill
+    # soft < hard: SIGXCPU at the soft limit ends the process before the hard kill.  It
+    # exits with a status, not by the signal: ``unshare --fork`` (the fallback when the
+    # jail cannot run) reports any death by signal as a plain failure, so the supervisor
+    # would read a CPU limit as a crash.  A program that resets the handler is still
+    # killed, by the signal or the hard limit.
+    signal.signal(signal.SIGXCPU, lambda signum, frame: os._exit(CPU_LIMIT_EXIT))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     pairs = (
         (resource.RLIMIT_AS, limits["memory_bytes"]),

@@ -166,7 +166,10 @@ def unshare_prefix() -> tuple[str, ...]:
         "--net",
         "--pid",
         "--fork",
-        "--kill-child",  # the namespace's init dies with unshare: nothing outlives it
+        # no --kill-child: util-linux 2.38 then cannot re-raise a child's fatal signal
+        # ("sigprocmask unblock failed") and a CPU-limit kill reads as a crash.  The child
+        # is the PID namespace's init, in unshare's process group, so the supervisor's
+        # group kill ends it, and everything in the namespace dies with it.
         "--",
     )
     return prefix if _try([*prefix, "/bin/true"]) is None else ()
@@ -253,13 +256,15 @@ def bwrap_argv(
         "--hostname",
         "sandbox",
         *_system_mounts(),
-        *_python_mounts(),
         "--proc",
         "/proc",
         "--dev",
         "/dev",
         "--tmpfs",
         "/tmp",
+        # after the private /tmp: an interpreter or venv that lives under /tmp (a CI
+        # checkout) is bound back into it instead of being hidden by it
+        *_python_mounts(),
         "--perms",
         "0777",
         "--size",

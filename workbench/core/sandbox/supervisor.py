@@ -463,7 +463,8 @@ def _classify(
             limit_hit=limit_hit,
             error=f"output exceeded {limits.output_bytes:,} bytes",
         )
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+    # killed at the hard limit, or the child's own SIGXCPU handler at the soft one
+    if returncode in (-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGXCPU):
         return replace(
             base,
             error_kind="timeout",
