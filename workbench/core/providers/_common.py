@@ -291,6 +291,15 @@ class SDKProvider(Provider):
         if self.key_required:
             require_key(self._key_vars)
 
+    def _checked_key(self) -> str | None:
+        """The API key once the provider is ready, a missing one as a provider error."""
+        try:
+            self.check_ready()
+            return self._api_key()
+        except ConfigError as exc:
+            kind = ErrorKind.AUTH if "API key" in str(exc) else ErrorKind.BAD_REQUEST
+            raise ProviderError(kind, f"{self.name}: {exc}") from None
+
     def _api_key(self) -> str | None:
         if self.key_required:
             return require_key(self._key_vars)
@@ -299,12 +308,7 @@ class SDKProvider(Provider):
     def client(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            try:
-                self.check_ready()
-                key = self._api_key()
-            except ConfigError as exc:
-                kind = ErrorKind.AUTH if "API key" in str(exc) else ErrorKind.BAD_REQUEST
-                raise ProviderError(kind, f"{self.name}: {exc}") from None
+            key = self._checked_key()
             self._secret = key
             self._client = self._make_client(key)
             self._loop = loop

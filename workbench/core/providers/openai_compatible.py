@@ -112,12 +112,7 @@ class OpenAICompatibleProvider(OpenAIProvider):
         """This loop's HTTP session (built on first use, like the SDK client)."""
         loop = asyncio.get_running_loop()
         if self._http is None or self._http_loop is not loop:
-            try:
-                self.check_ready()
-                key = self._api_key()
-            except ConfigError as exc:
-                kind = ErrorKind.AUTH if "API key" in str(exc) else ErrorKind.BAD_REQUEST
-                raise ProviderError(kind, f"{self.name}: {exc}") from None
+            key = self._checked_key()
             self._secret = key
             self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
             if key:
