@@ -213,6 +213,64 @@ async def _run_stages(
     return end
 
 
+def _check_problems(db: Store, config: ExperimentConfig) -> None:
+    """A named dataset or set that is not in the workspace: one line, before any row."""
+    sel = config.problems
+    if sel.dataset is not None:
+        known = [r[0] for r in db.conn.execute("SELECT id FROM datasets ORDER BY id")]
+        if sel.dataset not in known:
+            raise ConfigError(
+                f"problems.dataset: no dataset '{sel.dataset}' in this workspace "
+                f"(datasets: {', '.join(known) or 'none; import one first'})"
+            )
+
+
+def _preflight(db: Store, engine: Engine, experiment: Experiment, *, new_run: bool) -> None:
+    """Every stage's models, providers, keys, continuations, prices and batch modes (and,
+    for a new run, its problem selection): ``ConfigError`` before any row or request."""
+    config = experiment.config
+    plans = call_plans(config)
+    engine.preflight(plans, budget_usd=config.budget_usd)
+    check_stages(
+        engine,
+        {name: opts.mode for name, opts in config.stages.items()},
+        experiment.stages(),
+        lambda stage: _stage_plans(experiment, stage, plans),
+    )
+    if new_run:
+        _check_problems(db, config)
+
+
+def _create_run(db: Store, config: ExperimentConfig) -> int:
+    run_id = db.create_run(
+        config.name or config.kind,
+        config.kind,
+        config.model_dump(mode="json"),
+        budget_usd=config.budget_usd,
+    )
+    db.record_run_settings(run_id, config.budget_usd, config.concurrency, "created")
+    return run_id
+
+
+def create_checked_run(
+    store: Store, providers: ProviderRegistry, settings: Settings, config: ExperimentConfig
+) -> int:
+    """Pin, pre-flight and create a new run's row, without sending anything; its id.
+
+    For callers that show the run before it executes (the TUI): a config error raises
+    ``ConfigError`` (one line) and leaves no row.  ``run_experiment(..., run_id=id)``
+    then executes it under the pinned snapshot stored here.
+    """
+    db = store.reopen()
+    try:
+        config = pin_prompts(db, config)
+        experiment = make_experiment(config, settings)
+        _preflight(db, Engine(db, providers, settings), experiment, new_run=True)
+        return _create_run(db, config)
+    finally:
+        db.close()
+
+
 async def run_experiment(
     store: Store,
     providers: ProviderRegistry,
@@ -254,22 +312,9 @@ async def run_experiment(
             engine = Engine(db, providers, settings, on_event, concurrency=config.concurrency)
         else:
             engine.reset_controls()
-        plans = call_plans(config)
-        engine.preflight(plans, budget_usd=config.budget_usd)
-        check_stages(
-            engine,
-            {name: opts.mode for name, opts in config.stages.items()},
-            experiment.stages(),
-            lambda stage: _stage_plans(experiment, stage, plans),
-        )
+        _preflight(db, engine, experiment, new_run=run_id is None)
         if run_id is None:
-            run_id = db.create_run(
-                config.name or config.kind,
-                config.kind,
-                config.model_dump(mode="json"),
-                budget_usd=config.budget_usd,
-            )
-            db.record_run_settings(run_id, config.budget_usd, config.concurrency, "created")
+            run_id = _create_run(db, config)
         with RunLease(db, run_id, on_lost=engine.cancel):
             if change is not None:
                 _apply_settings(db, run_id, config, "resume")
