@@ -57,7 +57,7 @@ async def test_the_monitor_lists_batches_and_cancels_the_highlighted_one(
         table = monitor.query_one("#monitor-batches", DataTable)
         assert table.display and table.row_count == 2
         row = [str(c) for c in table.get_row_at(1)]
-        assert row[1] == provider and row[2] == second and row[4] == "0/3" and row[6] == "3"
+        assert row[1] == provider and row[2] == second and row[3] == "0/3" and row[5] == "3"
         totals = str(monitor.query_one("#monitor-batch-totals").render())
         assert "in flight 6" in totals and "queued 0" in totals and "oldest open" in totals
         table.move_cursor(row=1)
@@ -67,6 +67,7 @@ async def test_the_monitor_lists_batches_and_cancels_the_highlighted_one(
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert any("cancel asked" in n.message for n in app._notifications)
+        assert str(table.get_row_at(1)[-1]) == "in_progress, cancelling"
     cancelled = {rid for rid, b in stub.batches.items() if b.get("_cancel")}
     assert cancelled == {second}  # that batch only, at the provider
     assert first not in cancelled

@@ -23,7 +23,7 @@ class BatchLine:
     id: int
     provider: str  # "file" for batch files
     remote_id: str | None  # the provider's id, or the shard file
-    status: str  # local state, with the provider's own word when it differs
+    status: str  # the provider's word while it holds the batch, else the local state
     stage: str
     model: str
     n_items: int
@@ -85,8 +85,8 @@ def batches_view(store: Store, run_id: int, *, now: float | None = None) -> Batc
         out = c.get(BatchItemState.OUT.value, 0)
         remote = b.meta.get("remote_status")
         status = b.status.value
-        if isinstance(remote, str) and remote and remote != status:
-            status = f"{status} ({remote})"
+        if isinstance(remote, str) and remote and b.status is BatchState.SUBMITTED:
+            status = remote  # the provider's own word says more while it holds the batch
         if b.status.open:
             if b.status in _AT_PROVIDER:
                 in_flight += out

@@ -50,7 +50,7 @@ RATE_WINDOW_S = 3.0  # a replica's req/s: answers served over about this many se
 
 
 def _when(value: object) -> str:
-    """A stored time (ISO text or epoch seconds) as ``YYYY-MM-DD HH:MM`` UTC; ``-`` if none."""
+    """A stored time (ISO text or epoch seconds) as ``MM-DD HH:MM`` UTC; ``-`` if none."""
     if value is None or value == "":
         return "-"
     try:
@@ -60,34 +60,35 @@ def _when(value: object) -> str:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
             return str(value)
-    return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.strftime("%m-%d %H:%M")
 
 
 def batch_cells(line: BatchLine) -> tuple[str, ...]:
-    status = line.status + (" · cancel asked" if line.cancel_requested and line.open else "")
+    status = f"{line.status}, cancelling" if line.cancel_requested and line.open else line.status
     return (
         str(line.id),
         line.provider,
         line.remote_id or "-",
-        status,
         f"{line.done}/{line.n_items}",
         str(line.errors),
         str(line.out),
         _when(line.created_at),
         _when(line.expires_at),
+        status,
     )
 
 
+# the status last: the provider's word is the widest cell, and the counts matter more at 100
 BATCH_COLUMNS = (
     "batch",
     "provider",
     "remote id",
-    "status",
     "done",
     "err",
     "out",
     "created",
     "expires",
+    "status",
 )
 
 
