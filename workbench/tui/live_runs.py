@@ -148,3 +148,28 @@ def execute_run(
         post(RunEnded(run_id, RunStatus(final["status"]), final["error"]))
     finally:
         status.close()
+
+
+def cancel_batches(
+    store: Store, settings: Settings, run_id: int, batch_ids: list[int]
+) -> list[int]:
+    """Ask the provider to cancel these open batches of ``run_id`` (on a worker thread);
+    the ids it asked for.  Their partial results come in with the run's next poll."""
+    from workbench.core.batch import remote
+    from workbench.core.engine import Engine
+
+    db = store.reopen()
+    providers = ProviderRegistry(settings)  # clients bound to this thread's event loop
+
+    async def main() -> list[int]:
+        try:
+            return await remote.cancel(
+                Engine(db, providers, settings), db, run_id, only=set(batch_ids)
+            )
+        finally:
+            await providers.aclose()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        db.close()

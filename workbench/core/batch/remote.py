@@ -27,7 +27,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -486,11 +486,16 @@ async def wait(
         await sleep(delay * (0.5 + rng.random() / 2))
 
 
-async def cancel(engine: Engine, db: Store, run_id: int) -> list[int]:
-    """Ask the provider to cancel every submitted batch of the run; a later poll ingests
-    their partial results and settles the reservation.  Files are marked ingested."""
+async def cancel(
+    engine: Engine, db: Store, run_id: int, *, only: Collection[int] | None = None
+) -> list[int]:
+    """Ask the provider to cancel every submitted batch of the run (or those in ``only``);
+    a later poll ingests their partial results and settles the reservation.  Files are
+    marked ingested."""
     cancelled = []
     for batch in run_batches(db, run_id, open_only=True):
+        if only is not None and batch.id not in only:
+            continue
         if batch.provider == "file":
             _requeue_all(db, batch, BatchState.INGESTED)
             cancelled.append(batch.id)

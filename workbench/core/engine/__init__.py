@@ -11,6 +11,7 @@ from workbench.core.engine.budget import Pricer
 from workbench.core.engine.cache import find_cached, request_sql, response_text_sql
 from workbench.core.engine.engine import CallResult, Engine, EventListener, out_in_batches
 from workbench.core.engine.events import (
+    CostRange,
     Event,
     ItemFinished,
     LimitChanged,
@@ -35,6 +36,7 @@ __all__ = [
     "AttemptOutcome",
     "CallPlan",
     "CallResult",
+    "CostRange",
     "Engine",
     "Event",
     "EventListener",

@@ -42,7 +42,13 @@ from typing import Any
 from workbench.core.engine import limiter as lim
 from workbench.core.engine.budget import Pricer, estimate_input_tokens, worst_case_usage
 from workbench.core.engine.cache import find_cached, hash_request_text, request_json_text
-from workbench.core.engine.events import Event, LimitChanged, PoolStalled, ReplicaHealth
+from workbench.core.engine.events import (
+    CostRange,
+    Event,
+    LimitChanged,
+    PoolStalled,
+    ReplicaHealth,
+)
 from workbench.core.engine.items import CallPlan, WorkItem
 from workbench.core.engine.pool import EndpointPool, HealthChange, PoolTiming, Replica
 from workbench.core.engine.pricing import PriceTable
@@ -476,19 +482,29 @@ class Engine:
     # -- running -----------------------------------------------------------------
 
     async def run_items(
-        self, run_id: int, items: Sequence[WorkItem], *, budget_usd: float | None = None
+        self,
+        run_id: int,
+        items: Sequence[WorkItem],
+        *,
+        budget_usd: float | None = None,
+        later_usd: CostRange | None = None,
+        later_point_usd: float = 0.0,
     ) -> RunEnd:
         """Run every unfinished item; say how it ended (done / failed / cancelled / budget).
 
-        Raises ``ConfigError`` (before any request) for an unsupported
-        continuation, a missing key, or a capped run with an unpriced model.
+        ``later_usd``: what the stages after these will cost (the caller projects them),
+        so the live projection is spent + these items' + later stages' (``later_point_usd``
+        is the point within that range).  Raises ``ConfigError`` (before any request) for
+        an unsupported continuation, a missing key, or a capped run with an unpriced model.
         """
         with self._lock:
             self._loop = asyncio.get_running_loop()
         db = self.store.reopen()
         try:
             stages, preps = self._prepare_run(db, run_id, items, budget_usd)
-            session = RunSession(self._deps(), db, run_id, budget_usd, self.tracker(run_id, db))
+            tracker = self.tracker(run_id, db)
+            tracker.set_later(later_usd, later_point_usd)
+            session = RunSession(self._deps(), db, run_id, budget_usd, tracker)
             self._session = session
             if self._paused:
                 session.set_paused(True)

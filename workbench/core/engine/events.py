@@ -94,6 +94,15 @@ class StageProgress:
 
 
 @dataclass(frozen=True)
+class CostRange:
+    """A projected cost: ``low`` (mean output of earlier calls, or input alone without
+    history) to ``high`` (every request at its ``max_tokens``)."""
+
+    low: float = 0.0
+    high: float = 0.0
+
+
+@dataclass(frozen=True)
 class ReplicaStats:
     """One replica of an endpoint pool, for the monitor (req/s: ``served`` between two
     snapshots over their ``elapsed_s``)."""
@@ -119,7 +128,11 @@ class RunStats(Event):
     stages: Mapping[str, StageProgress] = field(default_factory=dict)
     spent_usd: float = 0.0
     unpriced_calls: int = 0
+    # spent + the current stage's remaining items at their mean cost so far + later
+    # stages (their point: history's mean when there is one, else their upper bound)
     projected_usd: float | None = None  # None while nothing is known
+    projected_low_usd: float | None = None  # the same with later stages at their low end
+    projected_high_usd: float | None = None  # ... and at their upper bound
     budget_usd: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0

@@ -11,7 +11,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 
-from workbench.core.engine.events import RunStats, StageProgress
+from workbench.core.engine.events import CostRange, RunStats, StageProgress
 
 RECENT = 2048  # latencies kept for percentiles
 SPARK = 60  # latencies shown in the sparkline
@@ -48,9 +48,17 @@ class RunStatsTracker:
         self.limit = 0
         self.paused = False
         self.to_send = 0  # items of the current stage not yet finished
+        # later stages' projected cost (the runner sizes them from this stage's items)
+        self.later: CostRange | None = None
+        self.later_point = 0.0
         self._attempts: dict[int, float] = {}  # attempt token -> when it was sent
         self._attempt_seq = 0
         self._done_times: deque[float] = deque(maxlen=512)
+        self.dirty = True
+
+    def set_later(self, later: CostRange | None, point: float = 0.0) -> None:
+        """Later stages' projected cost (``point`` within it); None: nothing after this."""
+        self.later, self.later_point = later, point
         self.dirty = True
 
     def start_stage(self, stage: str, total: int, already_done: int) -> None:
@@ -122,9 +130,13 @@ class RunStatsTracker:
         lat = sorted(self.latencies)
         rate = self._rate()
         priced = self.sent - self.unpriced_calls
-        projected = None
+        projected = low = high = None
         if priced > 0:
             projected = self.spent_usd + self.sent_cost / priced * self.to_send
+            low = high = projected
+            if self.later is not None:
+                low, high = projected + self.later.low, projected + self.later.high
+                projected += self.later_point
         now = self._clock()
         oldest = min(self._attempts.values(), default=None)
         return RunStats(
@@ -134,6 +146,8 @@ class RunStatsTracker:
             spent_usd=self.spent_usd,
             unpriced_calls=self.unpriced_calls,
             projected_usd=projected,
+            projected_low_usd=low,
+            projected_high_usd=high,
             budget_usd=self.budget_usd,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,

@@ -8,6 +8,7 @@ from workbench.core.experiments.base import Experiment, ExperimentConfig
 from workbench.core.experiments.kinds import KINDS, experiment_kinds
 from workbench.core.experiments.runner import (
     RunSettings,
+    create_checked_run,
     load_experiment_config,
     make_experiment,
     run_experiment,
@@ -18,6 +19,7 @@ __all__ = [
     "Experiment",
     "ExperimentConfig",
     "RunSettings",
+    "create_checked_run",
     "experiment_kinds",
     "load_experiment_config",
     "make_experiment",

@@ -4,7 +4,10 @@ Input tokens are counted on the rendered requests (about four characters a
 token, as the budget does).  Output tokens are bounded above by each request's
 ``max_tokens`` and projected from earlier calls of the same model on the same
 stage (and prompt version when recorded) in the store.  A model with no price
-is reported as unpriced, never as $0.
+is reported as unpriced, never as $0.  A follow-on stage sized before it has
+items (``project_pending``) ranges from its input without the earlier answer it
+carries (no history) to every request at ``max_tokens``; the runner hands that
+range to the engine, so a run's live projection counts the stages still to come.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class StagePlan:
     input_tokens: int
     max_output_tokens: int  # sum of max_tokens x n over the requests
     prompt_version: str | None = None
+    # a projected stage's input without the earlier answer it carries (which may be short):
+    # the floor of its cost range; None: ``input_tokens`` is known, not projected
+    floor_input_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,8 @@ def estimate_plans(store: Store, prices: Pricer, plans: Sequence[StagePlan]) -> 
         low = None
         if high is not None:
             # without history the floor is the input alone: output may be short
-            low = prices.cost(plan.model_ref, Usage(plan.input_tokens, projected or 0))
+            floor_in = plan.input_tokens if projected else plan.floor_input_tokens
+            low = prices.cost(plan.model_ref, Usage(floor_in or plan.input_tokens, projected or 0))
         out.append(StageEstimate(plan, projected, n_hist, low, high))
     return out
 
@@ -187,7 +194,8 @@ def project_pending(
     first = items[0].stage
     base = [i for i in items if i.stage == first]
     n = len(base)
-    tokens_in = sum(estimate_input_tokens(i.request) + i.request.max_tokens for i in base)
+    floor_in = sum(estimate_input_tokens(i.request) for i in base)
+    tokens_in = floor_in + sum(i.request.max_tokens for i in base)
     plans, still_pending = [], []
     for stage in pending:
         spec = _FOLLOW_ON.get(stage)
@@ -199,7 +207,16 @@ def project_pending(
             still_pending.append(stage)
             continue
         max_tokens = int(getattr(config, "max_tokens", None) or 1024)
-        plans.append(StagePlan(stage, model, n * count, tokens_in * count, n * count * max_tokens))
+        plans.append(
+            StagePlan(
+                stage,
+                model,
+                n * count,
+                tokens_in * count,
+                n * count * max_tokens,
+                floor_input_tokens=floor_in * count,
+            )
+        )
     return plans, still_pending
 
 

@@ -15,14 +15,22 @@ from __future__ import annotations
 import asyncio
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from workbench.core.batch import check_stages, run_batch_stage
-from workbench.core.engine import CallPlan, Engine, EventListener, RunEnd, RunFinished
+from workbench.core.engine import (
+    CallPlan,
+    CostRange,
+    Engine,
+    EventListener,
+    RunEnd,
+    RunFinished,
+    WorkItem,
+)
 from workbench.core.engine.lease import RunLease
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.experiments.base import (
@@ -31,6 +39,7 @@ from workbench.core.experiments.base import (
     former_names,
     prompt_fields,
 )
+from workbench.core.experiments.estimate import StageEstimate, estimate_plans, project_pending
 from workbench.core.experiments.kinds import KINDS
 from workbench.core.experiments.preflight import call_plans
 from workbench.core.prompts.versions import current_pins, pinned_versions, resolve_version
@@ -183,6 +192,42 @@ def _stage_plans(experiment: Experiment, stage: str, plans: list[CallPlan]) -> l
     return plans if roles is None else [p for p in plans if p.role in roles]
 
 
+def _project_later(
+    db: Store,
+    engine: Engine,
+    config: ExperimentConfig,
+    first: list[WorkItem],
+    later: list[str],
+    run_id: int,
+) -> list[StageEstimate]:
+    """Follow-on stages sized from the first stage's items (``project_pending``), less what
+    a resumed run already finished of each; a stage it cannot size counts nothing."""
+    plans, _ = project_pending(config, first, later)
+    out = []
+    for est in estimate_plans(db, engine.prices, plans):
+        n = est.plan.n_requests
+        left = max(0.0, 1.0 - len(db.done_item_keys(run_id, est.plan.stage)) / n) if n else 0.0
+        if left < 1.0:
+            low = None if est.cost_low is None else est.cost_low * left
+            high = None if est.cost_high is None else est.cost_high * left
+            est = replace(est, cost_low=low, cost_high=high)
+        out.append(est)
+    return out
+
+
+def _later_cost(estimates: list[StageEstimate], stages: list[str]) -> tuple[CostRange, float]:
+    """The projected cost of ``stages`` (range, point); an unpriced model counts $0."""
+    chosen = [e for e in estimates if e.plan.stage in stages]
+    low = sum(e.cost_low or 0.0 for e in chosen)
+    high = sum(e.cost_high or 0.0 for e in chosen)
+    # with history the mean output is the projection; without, output may run to max_tokens
+    point = sum(
+        (e.cost_low if e.projected_output_tokens is not None else e.cost_high) or 0.0
+        for e in chosen
+    )
+    return CostRange(low, high), point
+
+
 async def _run_stages(
     experiment: Experiment,
     engine: Engine,
@@ -190,13 +235,20 @@ async def _run_stages(
     run_id: int,
     retry_keys: set[str] | None,
 ) -> RunEnd:
-    """Each stage's items through the engine, then its post-processing."""
+    """Each stage's items through the engine, then its post-processing.
+
+    The later stages are projected from the first stage's items, so the live
+    projection counts them from the first snapshot on (not after they start)."""
     end = RunEnd(RunStatus.DONE)
     config = experiment.config
     budget = config.budget_usd
     batch = set(config.batch_stages())
-    for stage in experiment.stages():
+    stages = experiment.stages()
+    projected: list[StageEstimate] = []
+    for index, stage in enumerate(stages):
         items = list(experiment.items(stage, db, run_id))
+        if index == 0 and retry_keys is None:  # a retry re-sends errors only: no projection
+            projected = _project_later(db, engine, config, items, stages[1:], run_id)
         if retry_keys is not None:
             items = [i for i in items if i.key in retry_keys]
         if stage in batch:  # provider batches replace phase 2 (core/batch/stage.py)
@@ -204,13 +256,74 @@ async def _run_stages(
                 engine, db, run_id, stage, items, budget_usd=budget, fallback=config.batch_fallback
             )
         else:
-            result = await engine.run_items(run_id, items, budget_usd=budget)
+            later, point = _later_cost(projected, stages[index + 1 :])
+            result = await engine.run_items(
+                run_id, items, budget_usd=budget, later_usd=later, later_point_usd=point
+            )
         experiment.after_stage(stage, db, run_id)  # grade what is stored, even if partial
         if result.status.stopped_early:
             return result
         if result.status is RunStatus.FAILED and end.status is RunStatus.DONE:
             end = result  # later stages still run; the first failure is what the run reports
     return end
+
+
+def _check_problems(db: Store, config: ExperimentConfig) -> None:
+    """A named dataset or set that is not in the workspace: one line, before any row."""
+    sel = config.problems
+    if sel.dataset is not None:
+        known = [r[0] for r in db.conn.execute("SELECT id FROM datasets ORDER BY id")]
+        if sel.dataset not in known:
+            raise ConfigError(
+                f"problems.dataset: no dataset '{sel.dataset}' in this workspace "
+                f"(datasets: {', '.join(known) or 'none; import one first'})"
+            )
+
+
+def _preflight(db: Store, engine: Engine, experiment: Experiment, *, new_run: bool) -> None:
+    """Every stage's models, providers, keys, continuations, prices and batch modes (and,
+    for a new run, its problem selection): ``ConfigError`` before any row or request."""
+    config = experiment.config
+    plans = call_plans(config)
+    engine.preflight(plans, budget_usd=config.budget_usd)
+    check_stages(
+        engine,
+        {name: opts.mode for name, opts in config.stages.items()},
+        experiment.stages(),
+        lambda stage: _stage_plans(experiment, stage, plans),
+    )
+    if new_run:
+        _check_problems(db, config)
+
+
+def _create_run(db: Store, config: ExperimentConfig) -> int:
+    run_id = db.create_run(
+        config.name or config.kind,
+        config.kind,
+        config.model_dump(mode="json"),
+        budget_usd=config.budget_usd,
+    )
+    db.record_run_settings(run_id, config.budget_usd, config.concurrency, "created")
+    return run_id
+
+
+def create_checked_run(
+    store: Store, providers: ProviderRegistry, settings: Settings, config: ExperimentConfig
+) -> int:
+    """Pin, pre-flight and create a new run's row, without sending anything; its id.
+
+    For callers that show the run before it executes (the TUI): a config error raises
+    ``ConfigError`` (one line) and leaves no row.  ``run_experiment(..., run_id=id)``
+    then executes it under the pinned snapshot stored here.
+    """
+    db = store.reopen()
+    try:
+        config = pin_prompts(db, config)
+        experiment = make_experiment(config, settings)
+        _preflight(db, Engine(db, providers, settings), experiment, new_run=True)
+        return _create_run(db, config)
+    finally:
+        db.close()
 
 
 async def run_experiment(
@@ -254,22 +367,9 @@ async def run_experiment(
             engine = Engine(db, providers, settings, on_event, concurrency=config.concurrency)
         else:
             engine.reset_controls()
-        plans = call_plans(config)
-        engine.preflight(plans, budget_usd=config.budget_usd)
-        check_stages(
-            engine,
-            {name: opts.mode for name, opts in config.stages.items()},
-            experiment.stages(),
-            lambda stage: _stage_plans(experiment, stage, plans),
-        )
+        _preflight(db, engine, experiment, new_run=run_id is None)
         if run_id is None:
-            run_id = db.create_run(
-                config.name or config.kind,
-                config.kind,
-                config.model_dump(mode="json"),
-                budget_usd=config.budget_usd,
-            )
-            db.record_run_settings(run_id, config.budget_usd, config.concurrency, "created")
+            run_id = _create_run(db, config)
         with RunLease(db, run_id, on_lost=engine.cancel):
             if change is not None:
                 _apply_settings(db, run_id, config, "resume")

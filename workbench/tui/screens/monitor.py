@@ -1,5 +1,10 @@
 """Live monitor of one run: meters, and pause / resume / cancel / concurrency controls.
 
+A run that scales out shows it below the meters: each replica of an endpoint pool
+(in flight / limit, req/s, p50, errors, up or down) and each provider batch or batch
+file (status, item counts, created, expires) with totals; ``ctrl+x`` cancels the highlighted
+batch (its partial results come in with the next poll).
+
 The run itself belongs to the Runs screen (its worker outlives this view); the
 monitor follows the run's ``LiveRun`` (its ``changed`` signal) into reactive
 ``stats`` / ``status``, so several runs can be watched one after another and a
@@ -9,28 +14,82 @@ finished run keeps its final numbers.
 from __future__ import annotations
 
 import time
+from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static
 
 from workbench.core.analysis.metrics import result_lines
 from workbench.core.engine import RunStats
 from workbench.core.status import RunStatus
 from workbench.core.store import shown_run_status
 from workbench.core.views.runs import run_result, stats_from_store
+from workbench.core.views.scale import (
+    NO_BATCHES,
+    BatchesView,
+    BatchLine,
+    batches_view,
+    replica_lines,
+)
 from workbench.tui.dialogs import ConfirmDialog
-from workbench.tui.live_runs import LiveRun
+from workbench.tui.live_runs import LiveRun, cancel_batches
 from workbench.tui.messages import OpenRun
-from workbench.tui.widgets.meters import RunMeters
+from workbench.tui.widgets.meters import RunMeters, fmt_duration, fmt_ms
 from workbench.tui.workspace import Workspace, workspace_of
 
 LIMIT_STEP = 2
+RATE_WINDOW_S = 3.0  # a replica's req/s: answers served over about this many seconds
+
+
+def _when(value: object) -> str:
+    """A stored time (ISO text or epoch seconds) as ``MM-DD HH:MM`` UTC; ``-`` if none."""
+    if value is None or value == "":
+        return "-"
+    try:
+        moment = datetime.fromtimestamp(float(str(value)), UTC)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+    return moment.strftime("%m-%d %H:%M")
+
+
+def batch_cells(line: BatchLine) -> tuple[str, ...]:
+    status = f"{line.status}, cancelling" if line.cancel_requested and line.open else line.status
+    return (
+        str(line.id),
+        line.provider,
+        line.remote_id or "-",
+        f"{line.done}/{line.n_items}",
+        str(line.errors),
+        str(line.out),
+        _when(line.created_at),
+        _when(line.expires_at),
+        status,
+    )
+
+
+# the status last: the provider's word is the widest cell, and the counts matter more at 100
+BATCH_COLUMNS = (
+    "batch",
+    "provider",
+    "remote id",
+    "done",
+    "err",
+    "out",
+    "created",
+    "expires",
+    "status",
+)
 
 
 class MonitorScreen(Screen[None]):
@@ -44,6 +103,7 @@ class MonitorScreen(Screen[None]):
         Binding("C", "cancel_run", "Cancel run", id="monitor.cancel"),
         Binding("plus,equals_sign", "limit(1)", "Limit +", id="monitor.limit_up"),
         Binding("minus", "limit(-1)", "Limit -", id="monitor.limit_down"),
+        Binding("ctrl+x", "cancel_batch", "Cancel batch", id="monitor.cancel_batch"),
         Binding("t", "traces", "Traces", id="monitor.traces"),
         Binding("escape", "back", "Back", id="monitor.back"),
     ]
@@ -62,6 +122,8 @@ class MonitorScreen(Screen[None]):
         self._snapshot_at = time.monotonic()
         self._done = -1
         self._done_at = time.monotonic()
+        self._recent: deque[RunStats] = deque()  # snapshots with replicas, for their req/s
+        self.batches: BatchesView = NO_BATCHES  # the store's, from mount on
         self.set_reactive(MonitorScreen.status, live.status if live else RunStatus.DONE)
 
     @property
@@ -73,6 +135,9 @@ class MonitorScreen(Screen[None]):
         yield Static("", id="monitor-title")
         with VerticalScroll(id="monitor-body"):
             yield RunMeters(id="monitor-meters")
+            yield Static("", id="monitor-replicas")
+            yield Static("", id="monitor-batch-totals")
+            yield DataTable(id="monitor-batches", cursor_type="row", zebra_stripes=True)
             yield Static("", id="monitor-result")
         yield Static("", id="monitor-controls")
         yield Footer()
@@ -90,7 +155,10 @@ class MonitorScreen(Screen[None]):
                 self.set_interval(1.0, self._follow_store)
         else:
             self.live.changed.subscribe(self, self._live_changed)
+        table = self.query_one("#monitor-batches", DataTable)
+        table.add_columns(*BATCH_COLUMNS)
         self._live_changed(self.live)
+        self.refresh_batches()
         self._draw()  # the watchers only draw changes
         self.set_interval(1.0, self._tick)  # elapsed and "stalled" move between snapshots
 
@@ -113,7 +181,10 @@ class MonitorScreen(Screen[None]):
         self.status = shown_run_status(store.get_run(self.run_id))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Pause, cancel and the limit are offered only while the run executes here."""
+        """Pause, cancel and the limit are offered only while the run executes here;
+        cancelling a batch while the run has an open one."""
+        if action == "cancel_batch":
+            return any(b.open for b in self.batches.lines)
         if action in ("toggle_pause", "pause", "resume", "cancel_run", "limit"):
             live = self.live
             return live is not None and live.status.active
@@ -138,6 +209,8 @@ class MonitorScreen(Screen[None]):
         return stats.elapsed_s + (now - self._snapshot_at), now - self._done_at
 
     def _tick(self) -> None:
+        if self.status.active or any(b.open for b in self.batches.lines):
+            self.refresh_batches()
         if self.stats is not None and self.status.active:
             elapsed, quiet = self._clock()
             self.query_one(RunMeters).show_headline(
@@ -146,6 +219,8 @@ class MonitorScreen(Screen[None]):
 
     def watch_status(self) -> None:
         self.refresh_bindings()  # the run controls come and go with the status
+        if self.is_mounted:
+            self.refresh_batches()
         self._draw()
 
     def watch_error(self) -> None:
@@ -157,6 +232,7 @@ class MonitorScreen(Screen[None]):
             self.query_one(RunMeters).show(
                 self.stats, self.status, elapsed_s=elapsed, quiet_s=quiet
             )
+        self._show_replicas()
         self._show_controls()
         self._show_result()
         if self.error and not self.status.active:
@@ -164,6 +240,68 @@ class MonitorScreen(Screen[None]):
             self.query_one("#monitor-controls", Static).update(
                 Content(f"run {self.status}: {self.error}")
             )
+
+    def _show_replicas(self) -> None:
+        """Each replica of the run's endpoint pools (hidden for a single endpoint)."""
+        widget = self.query_one("#monitor-replicas", Static)
+        stats = self.stats
+        if stats is None or not stats.replicas:
+            widget.display = False
+            return
+        recent = self._recent
+        if not recent or recent[-1] is not stats:
+            recent.append(stats)
+        while len(recent) > 2 and stats.elapsed_s - recent[1].elapsed_s >= RATE_WINDOW_S:
+            recent.popleft()
+        previous = recent[0] if recent[0] is not stats else None
+        rows = ["replicas"]
+        for r in replica_lines(stats, previous):
+            rate = "-" if r.requests_per_s is None else f"{r.requests_per_s:,.1f}"
+            rows.append(
+                f"  {'up  ' if r.up else 'DOWN'}  {r.provider} {r.endpoint}  "
+                f"in flight {r.in_flight}/{r.limit} · {rate} req/s · "
+                f"p50 {fmt_ms(r.latency_p50_ms)} · {r.errors} error{'' if r.errors == 1 else 's'}"
+            )
+        widget.display = True
+        widget.update(Content("\n".join(rows)))  # URLs are user text: never markup
+
+    def refresh_batches(self) -> None:
+        """The run's batches from the store (hidden when it has none)."""
+        view = batches_view(self.workspace.store, self.run_id)
+        had_open = any(b.open for b in self.batches.lines)
+        self.batches = view
+        totals = self.query_one("#monitor-batch-totals", Static)
+        table = self.query_one("#monitor-batches", DataTable)
+        shown = bool(view.lines)
+        totals.display = table.display = shown
+        if had_open != any(b.open for b in view.lines):
+            self.refresh_bindings()
+        if not shown:
+            return
+        t = view.totals
+        oldest = (
+            ""
+            if t.oldest_open_age_s is None
+            else f" · oldest open {fmt_duration(t.oldest_open_age_s)}"
+        )
+        totals.update(
+            f"batches: {len(view.lines)} · items queued {t.queued:,} · in flight {t.in_flight:,}"
+            f" · done {t.done:,} · errored {t.errored:,}{oldest}"
+            + (" · ctrl+x cancels the highlighted batch" if any(b.open for b in view.lines) else "")
+        )
+        cursor = table.cursor_row
+        table.clear()
+        for line in view.lines:
+            table.add_row(*batch_cells(line), key=str(line.id))
+        if view.lines:
+            table.move_cursor(row=min(max(cursor, 0), len(view.lines) - 1), animate=False)
+
+    def selected_batch(self) -> BatchLine | None:
+        table = self.query_one("#monitor-batches", DataTable)
+        if not self.batches.lines or not table.row_count:
+            return None
+        row = min(max(table.cursor_row, 0), len(self.batches.lines) - 1)
+        return self.batches.lines[row]
 
     def _show_result(self) -> None:
         """A finished run's metrics, from the metrics layer (the same as ``analyse --json``)."""
@@ -268,6 +406,49 @@ class MonitorScreen(Screen[None]):
             engine.set_limit(provider, new)
             live.limits[provider] = new
         self._show_controls()
+
+    def action_cancel_batch(self) -> None:
+        line = self.selected_batch()
+        if line is None:
+            return
+        if not line.open:
+            self.notify(f"batch {line.id} is {line.status}: nothing to cancel", timeout=3)
+            return
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._cancel_batch(line.id)
+
+        where = line.remote_id or line.provider
+        self.app.push_screen(
+            ConfirmDialog(
+                "Cancel batch",
+                f"Cancel batch {line.id} ({where}, {line.out:,} items out)?  Its finished "
+                "results are kept and its other items can go out again.",
+                yes="Cancel batch",
+                no="Keep it",
+            ),
+            done,
+        )
+
+    @work(thread=True, group="cancel-batch", exit_on_error=False)
+    def _cancel_batch(self, batch_id: int) -> None:
+        """The provider call, off the UI thread; one line back either way."""
+        ws = self.workspace
+        try:
+            asked = cancel_batches(ws.store, ws.settings, self.run_id, [batch_id])
+        except Exception as exc:  # a provider error is one line, the batch stays as it was
+            self.app.call_from_thread(
+                self.notify, f"batch {batch_id}: cancel failed: {exc}", severity="error"
+            )
+            return
+        message = (
+            f"batch {batch_id}: cancel asked; its partial results come in with the next poll"
+            if asked
+            else f"batch {batch_id} was no longer open"
+        )
+        self.app.call_from_thread(self.notify, message, timeout=3)
+        self.app.call_from_thread(self.refresh_batches)
 
     def action_traces(self) -> None:
         self.post_message(OpenRun(self.run_id, "traces"))

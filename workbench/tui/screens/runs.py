@@ -345,15 +345,19 @@ class RunsScreen(Screen[None]):
 
     # -- launching -------------------------------------------------------------------
 
-    def launch(self, request: LaunchRequest) -> int:
-        """Make the run, start its worker, and open its monitor."""
+    def launch(self, request: LaunchRequest) -> int | None:
+        """Pre-flight and make the run, start its worker, and open its monitor.
+
+        A config error is one line and leaves no run row (None)."""
+        from workbench.core.experiments import create_checked_run
+
         config = request.config
-        run_id = self.workspace.store.create_run(
-            config.name or config.kind,
-            config.kind,
-            config.model_dump(mode="json"),
-            budget_usd=config.budget_usd,
-        )
+        ws = self.workspace
+        try:
+            run_id = create_checked_run(ws.store, ws.providers, ws.settings, config)
+        except WorkbenchError as exc:
+            self.notify(str(exc), title="Cannot launch", severity="error")
+            return None
         return self.start(run_id, config, tuple(request.model_refs))
 
     def start(self, run_id: int, config: Any, refs: tuple[str, ...], *, change: Any = None) -> int:
