@@ -9,6 +9,7 @@ Everything shown comes from ``core.views.tables``; the screen renders it.
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -82,6 +83,7 @@ class TablesScreen(Screen[None]):
         self.turn = 0
         self.expanded: set[int] = set()  # turns whose tool output is shown
         self.raw = False  # raw stored results instead of what the model was shown
+        self._turn_line = 0  # the current turn's first line in the stepper
 
     @property
     def workspace(self) -> Workspace:
@@ -135,13 +137,13 @@ class TablesScreen(Screen[None]):
         self.questions = views.table_questions(self.workspace.store, self.table.table.sha256)
         rows = [
             (
-                Text("accepted", "green") if q.accepted else Text(q.status, "red"),
+                Text("✓", "green") if q.accepted else Text("✗", "red"),
                 _rate(q.pass_rate),
                 q.question[:60] or q.raw[:60],
             )
             for q in self.questions
         ]
-        self._fill(("status", "pass", "question"), rows, cursor)
+        self._fill(("ok", "pass", "question"), rows, cursor)
         self._show()
 
     def load_conversations(self, cursor: int = 0) -> None:
@@ -157,10 +159,10 @@ class TablesScreen(Screen[None]):
             store, self.question.question_id
         )
         rows = [
-            (ref.label, str(ref.run_id), ref.stop_reason, _badges(ref.subs))
+            (ref.label, _badges(ref.subs), str(ref.run_id), ref.stop_reason)
             for ref in self.conversations
         ]
-        self._fill(("conversation", "run", "stop", "verdicts"), rows, cursor)
+        self._fill(("conversation", "verdicts", "run", "stop"), rows, cursor)
         self._open_conversation()
 
     def _open_conversation(self) -> None:
@@ -191,6 +193,9 @@ class TablesScreen(Screen[None]):
             detail.update(self._question_detail())
         else:
             detail.update(self._conversation_detail())
+            # keep the current turn in view (a line count: wrapped lines make it approximate)
+            scroll = self.query_one("#tables-detail-scroll", VerticalScroll)
+            scroll.scroll_to(y=max(0, self._turn_line - 1), animate=False)
 
     def _table_detail(self) -> Text:
         row = self.listing.cursor_row
@@ -203,17 +208,26 @@ class TablesScreen(Screen[None]):
         out.append(f"{table.name}", "bold")
         out.append(
             f"  {table.n_rows:,} rows × {table.n_columns} columns · {table.encoding}"
-            f" · sha256 {table.sha256[:12]}\n{table.path}\n\n",
+            f" · sha256 {table.sha256[:12]} · {Path(table.path).name}\n\n",
             "dim",
         )
-        for name, col in table.profile.get("columns", {}).items():
-            out.append(f"{name:<16}", "bold")
-            out.append(f" {col.get('dtype', ''):<8} nulls {col.get('nulls', 0):<4}")
-            out.append(f" distinct {col.get('distinct', 0):<5}")
+        profile = table.profile.get("columns", {})
+        width = max([6, *(len(c) for c in table.columns)])
+        out.append(
+            f"{'column':<{width}} {'dtype':<8} {'nulls':>5} {'distinct':>8}  range / top\n", "bold"
+        )
+        for name in table.columns:  # the file's order (the stored profile is sorted)
+            col = profile.get(name)
+            if col is None:
+                continue
+            out.append(f"{name:<{width}} ", "cyan")
+            out.append(
+                f"{col.get('dtype', ''):<8} {col.get('nulls', 0):>5} {col.get('distinct', 0):>8}  "
+            )
             if col.get("min") is not None:
-                out.append(f" {col.get('min')} … {col.get('max')}")
+                out.append(f"{col.get('min')} … {col.get('max')}")
             elif col.get("top"):
-                out.append(" top " + ", ".join(f"{v} ({n})" for v, n in col["top"][:3]))
+                out.append(", ".join(f"{v} ({n})" for v, n in col["top"][:3]))
             out.append("\n")
         page = views.frame_page(self.workspace.store, table.id, self.frame_offset, PAGE_ROWS)
         if page.error:
@@ -299,6 +313,8 @@ class TablesScreen(Screen[None]):
             out.append(f"hint: {conv.prompt_hint}\n", "dim")
         for i, turn in enumerate(conv.turns):
             current = i == self.turn
+            if current:
+                self._turn_line = out.plain.count("\n") + 1
             out.append("\n▶ " if current else "\n  ", "bold yellow" if current else "")
             out.append(f"turn {turn.turn}\n", "bold" if current else "dim")
             if turn.text:
