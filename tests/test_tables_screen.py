@@ -140,3 +140,22 @@ async def test_an_empty_workspace_says_how_to_add_a_table(tmp_path: Path) -> Non
         assert "workbench import --table" in detail(app)
         await pilot.press("enter", "j", "escape", "full_stop", "W")  # nothing to open: no error
         assert isinstance(app.screen, TablesScreen)
+
+
+async def test_the_palette_opens_tables_and_toggles_raw_output(db: Path) -> None:
+    from textual.command import CommandPalette
+
+    app = app_for(db)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for title in ("tables: open", "tables: raw output"):
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            assert isinstance(app.screen, CommandPalette)
+            await pilot.press(*title)
+            await app.screen.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        screen = app.screen
+        assert isinstance(screen, TablesScreen) and screen.raw

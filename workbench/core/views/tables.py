@@ -218,14 +218,25 @@ def _pairs(values: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), json.dumps(v, ensure_ascii=False)) for k, v in values.items())
 
 
+def _verified(store: Store, question_ids: set[str]) -> list[tuple[int, dict[str, Any]]]:
+    """(run id, payload) of every verified conversation about ``question_ids``, in order."""
+    if not question_ids:
+        return []
+    marks = ",".join("?" * len(question_ids))
+    rows = store.query(
+        "SELECT run_id, payload FROM samples WHERE stage = ?"
+        f" AND json_extract(payload, '$.question_id') IN ({marks}) ORDER BY id",
+        (VERIFY, *sorted(question_ids)),
+    )
+    return [(int(r["run_id"]), loads(r["payload"], {})) for r in rows]
+
+
 def _attempt_outcomes(store: Store, question_ids: set[str]) -> dict[str, list[bool]]:
     """Every best-of-n attempt's all-correct, per question, over every run that answered it."""
     outcomes: dict[str, list[bool]] = defaultdict(list)
-    for r in store.query("SELECT payload FROM samples WHERE stage = ? ORDER BY id", (VERIFY,)):
-        p = loads(r["payload"], {})
-        qid = str(p.get("question_id"))
-        if p.get("stage") == BEST_OF_N and qid in question_ids:
-            outcomes[qid].append(bool(p.get("correct")))
+    for _, p in _verified(store, question_ids):
+        if p.get("stage") == BEST_OF_N:
+            outcomes[str(p.get("question_id"))].append(bool(p.get("correct")))
     return outcomes
 
 
@@ -275,11 +286,10 @@ def table_questions(store: Store, table_sha256: str) -> list[QuestionView]:
 
 def question_conversations(store: Store, question_id: str) -> list[ConversationRef]:
     """The hinted answer and every attempt at a question, in every run, verified or not."""
-    verified: dict[tuple[int, str, int], dict[str, Any]] = {}
-    for r in store.query("SELECT run_id, payload FROM samples WHERE stage = ?", (VERIFY,)):
-        p = loads(r["payload"], {})
-        if p.get("question_id") == question_id:
-            verified[(int(r["run_id"]), str(p.get("stage")), int(p.get("sample", 0)))] = p
+    verified = {
+        (run_id, str(p.get("stage")), int(p.get("sample", 0))): p
+        for run_id, p in _verified(store, {question_id})
+    }
     started = store.query(
         "SELECT run_id, stage, sample_index, COUNT(*) AS turns FROM samples"
         " WHERE stage IN (?, ?) AND json_extract(payload, '$.conversation') = ?"
