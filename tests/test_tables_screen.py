@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Static
 
 from tests.csv_stub import SUNDAY, SUNDAY_TIP, TIPS, build_csv_run
+from workbench.core.csv_agent.recorded import load_recording, read_recording
 from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
 from workbench.core.store import Store
@@ -159,3 +161,54 @@ async def test_the_palette_opens_tables_and_toggles_raw_output(db: Path) -> None
             await app.workers.wait_for_complete()
         screen = app.screen
         assert isinstance(screen, TablesScreen) and screen.raw
+
+
+def _content(data: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
+    """A recording without ids, stamps and timings: what a run said and did."""
+    return {
+        "samples": sorted(
+            (s["stage"], s["item_key"], s["status"], s["output"], s["payload"])
+            for s in data["samples"]
+        ),
+        "tool_calls": sorted(
+            (t["tool"], t["args"], t["shown"], t["error_kind"]) for t in data["tool_calls"]
+        ),
+        "calls": sorted((c["item_key"], c["model"], c["response"]) for c in data["calls"]),
+    }
+
+
+def test_the_shipped_recording_is_what_the_stub_run_makes_now() -> None:
+    from tests.record_csv_demo import record
+
+    shipped = read_recording()
+    fresh = record()
+    assert shipped["table_sha256"] == fresh["table_sha256"]
+    assert _content(shipped) == _content(fresh), "re-record: python -m tests.record_csv_demo"
+
+
+async def test_the_demo_run_is_shown_as_recorded(tmp_path: Path) -> None:
+    store = Store(tmp_path / "demo.db")
+    first = load_recording(store)
+    assert first.created and not load_recording(store).created  # once
+    assert store.scalar("SELECT COUNT(*) FROM runs") == 1
+    [summary] = views.table_summaries(store)
+    questions = views.table_questions(store, summary.table.sha256)
+    assert [q.accepted for q in questions] == [True, True, False, False, False]
+    assert all(q.recorded for q in questions)
+    refs = views.question_conversations(store, questions[0].question_id)
+    conv = views.conversation(store, refs[1])
+    assert [c.folded.split("(")[0] for t in conv.turns for c in t.calls] == [
+        "describe",
+        "filter",
+        "compute",
+    ]
+    assert "rows: 76" in conv.turns[1].calls[0].raw  # the raw results came along
+    store.close()
+
+    settings = Settings()
+    app = make_app(Store(tmp_path / "demo.db"), ProviderRegistry(settings), settings)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("6", "enter")
+        assert "run 1 (recorded)" in detail(app)
+        await pilot.press("enter", "down")
+        assert "hint 0 · run 1 (recorded) · answered" in detail(app)

@@ -24,6 +24,7 @@ from workbench.core.csv_agent.pipeline import (
     VERIFY,
     load_conversations,
 )
+from workbench.core.csv_agent.recorded import RECORDED_SUFFIX
 from workbench.core.status import SampleStatus
 from workbench.core.store import Store, loads
 
@@ -79,6 +80,7 @@ class QuestionView:
     dag: tuple[DagStep, ...]
     raw: str  # the teacher's text for a question that did not parse
     pass_rate: verify_mod.PassRate | None  # over best-of-n attempts, None before any
+    recorded: bool = False  # from a recorded run (the demo), not one made here
 
     @property
     def accepted(self) -> bool:
@@ -97,6 +99,7 @@ class ConversationRef:
     turns: int
     correct: bool | None  # None: not verified (generation, unfinished)
     subs: tuple[tuple[str, str], ...]  # (sub-answer name, correct / wrong / no_answer)
+    recorded: bool = False  # from a recorded run (the demo), not one made here
 
     @property
     def label(self) -> str:
@@ -127,6 +130,12 @@ class ConversationView:
     ref: ConversationRef
     prompt_hint: str
     turns: tuple[TurnView, ...]
+
+
+def recorded_runs(store: Store) -> set[int]:
+    """Runs loaded from a recording (``workbench demo``): the screens say so."""
+    rows = store.query("SELECT id FROM runs WHERE name LIKE ?", (f"%{RECORDED_SUFFIX}",))
+    return {int(r["id"]) for r in rows}
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -249,6 +258,7 @@ def table_questions(store: Store, table_sha256: str) -> list[QuestionView]:
     )
     ids = {str(loads(r["payload"], {}).get("question_id")) for r in rows}
     outcomes = _attempt_outcomes(store, ids)
+    recorded = recorded_runs(store)
     out = []
     for r in rows:
         p = loads(r["payload"], {})
@@ -275,6 +285,7 @@ def table_questions(store: Store, table_sha256: str) -> list[QuestionView]:
                 dag=_dag(list(q.get("dag") or ())),
                 raw=str(r["output"] or ""),
                 pass_rate=verify_mod.pass_rate(outcomes[qid]) if outcomes.get(qid) else None,
+                recorded=int(r["run_id"]) in recorded,
             )
         )
     out.sort(key=lambda v: not v.accepted)
@@ -297,6 +308,7 @@ def question_conversations(store: Store, question_id: str) -> list[ConversationR
         " ORDER BY run_id, stage = ? DESC, sample_index",
         (ANSWER_HINT, BEST_OF_N, question_id, ANSWER_HINT),
     )
+    recorded = recorded_runs(store)
     out = []
     for r in started:
         key = (int(r["run_id"]), str(r["stage"]), int(r["sample_index"]))
@@ -312,6 +324,7 @@ def question_conversations(store: Store, question_id: str) -> list[ConversationR
                 turns=int(p.get("turns", 0)) if p else int(r["turns"]),
                 correct=bool(p.get("correct")) if p else None,
                 subs=subs,
+                recorded=key[0] in recorded,
             )
         )
     return out
@@ -326,6 +339,7 @@ def generation_conversations(store: Store, table_sha256: str) -> list[Conversati
         " GROUP BY run_id, conv, sample_index ORDER BY run_id, sample_index",
         (GENERATE, table_sha256),
     )
+    recorded = recorded_runs(store)
     return [
         ConversationRef(
             int(r["run_id"]),
@@ -336,6 +350,7 @@ def generation_conversations(store: Store, table_sha256: str) -> list[Conversati
             int(r["turns"]),
             None,
             (),
+            recorded=int(r["run_id"]) in recorded,
         )
         for r in rows
     ]

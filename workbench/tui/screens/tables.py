@@ -44,6 +44,10 @@ def _badges(subs: tuple[tuple[str, str], ...], names: bool = False) -> Text:
     return out
 
 
+def _run(run_id: int, recorded: bool) -> str:
+    return f"run {run_id} (recorded)" if recorded else f"run {run_id}"
+
+
 def _rate(rate: Any) -> str:
     if rate is None:
         return "–"
@@ -159,10 +163,10 @@ class TablesScreen(Screen[None]):
             store, self.question.question_id
         )
         rows = [
-            (ref.label, _badges(ref.subs), str(ref.run_id), ref.stop_reason)
+            (ref.label, _badges(ref.subs), _run(ref.run_id, ref.recorded), ref.stop_reason)
             for ref in self.conversations
         ]
-        self._fill(("conversation", "verdicts", "run", "stop"), rows, cursor)
+        self._fill(("conversation", "verdicts", "from", "stop"), rows, cursor)
         self._open_conversation()
 
     def _open_conversation(self) -> None:
@@ -252,7 +256,7 @@ class TablesScreen(Screen[None]):
         q = self.questions[row]
         out = Text()
         out.append(q.question or "(did not parse)", "bold")
-        out.append(f"\n{q.question_id} · run {q.run_id}\n\n", "dim")
+        out.append(f"\n{q.question_id} · {_run(q.run_id, q.recorded)}\n\n", "dim")
         if q.accepted:
             out.append("accepted", "green")
         else:
@@ -306,7 +310,10 @@ class TablesScreen(Screen[None]):
             return Text("No conversations for this question yet.", "dim")
         ref = conv.ref
         out = Text()
-        out.append(f"{ref.label} · run {ref.run_id} · {ref.stop_reason} · {ref.turns} turns  ")
+        out.append(
+            f"{ref.label} · {_run(ref.run_id, ref.recorded)} · {ref.stop_reason}"
+            f" · {ref.turns} turns  "
+        )
         out.append_text(_badges(ref.subs, names=True))
         out.append(f"  [{'raw' if self.raw else 'shown'} output]\n", "dim")
         if conv.prompt_hint:
