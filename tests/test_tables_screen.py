@@ -11,6 +11,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from tests.csv_stub import SUNDAY, SUNDAY_TIP, TIPS, build_csv_run
+from tests.stub_server import StubServer
 from workbench.core.csv_agent.recorded import load_recording, read_recording
 from workbench.core.providers import ProviderRegistry
 from workbench.core.settings import Settings
@@ -212,3 +213,65 @@ async def test_the_demo_run_is_shown_as_recorded(tmp_path: Path) -> None:
         assert "run 1 (recorded)" in detail(app)
         await pilot.press("enter", "down")
         assert "hint 0 · run 1 (recorded) · answered" in detail(app)
+
+
+async def test_a_run_launched_from_tables_runs_in_runs_and_shows_here(
+    tmp_path: Path, stub_server: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """n on a table: the builder on csv_agent and that table; Runs launches and monitors it."""
+    from textual.widgets import Input
+
+    from tests.csv_stub import KEY_ENV, TIPS_PATH, csv_responder
+    from workbench.core.csv_agent import import_table
+    from workbench.core.settings import Price, ProviderSettings
+    from workbench.tui.dialogs import ConfirmDialog
+    from workbench.tui.screens.monitor import MonitorScreen
+    from workbench.tui.screens.run_builder import RunBuilderScreen
+
+    monkeypatch.setenv(KEY_ENV, "sk-csv-test-key-123456")
+    stub_server.responder = csv_responder
+    settings = Settings(
+        providers={
+            "stub": ProviderSettings(
+                kind="openai",
+                base_url=stub_server.openai_base_url,
+                api_key_env=KEY_ENV,
+                max_attempts=2,
+                timeout_s=10.0,
+            )
+        },
+        pricing={m: Price(input=1.0, output=2.0) for m in ("stub:teacher-1", "stub:student-1")},
+    )
+    store = Store(tmp_path / "wb.db")
+    import_table(store, TIPS_PATH)
+    app = make_app(store, ProviderRegistry(settings), settings)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("6", "n")
+        builder = app.screen
+        assert isinstance(builder, RunBuilderScreen)
+        await pilot.pause()
+        assert builder.query_one("#bs-tables", Input).value == '["tips"]'
+        for name, value in (("teacher", "stub:teacher-1"), ("student", "stub:student-1"),
+                            ("samples", "2"), ("questions_per_table", "4")):  # fmt: skip
+            box = builder.query_one(f"#bs-{name}" if name != "samples" else "#b-samples", Input)
+            box.value = value
+        await pilot.pause()
+        if builder._debounce is not None:
+            builder._debounce.stop()
+        builder._replan()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("ctrl+l")
+        if isinstance(app.screen, ConfirmDialog):
+            await pilot.press("y")
+        await pilot.pause()
+        assert app.current_mode == "runs"
+        monitor = app.screen
+        assert isinstance(monitor, MonitorScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert monitor.status == "done", monitor.live and monitor.live.error
+        run = store.get_run(monitor.run_id)
+        assert run["kind"] == "csv_agent" and run["config"]["tables"] == ["tips"]
+        await pilot.press("escape", "6", "r", "enter")
+        assert "pass rate 100% (2/2 attempts" in detail(app)
