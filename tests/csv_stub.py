@@ -141,3 +141,30 @@ def setup(
     import_table(store, TIPS_PATH)
     engine = Engine(store, registry, settings, retry=RetryPolicy(base_s=0.001, cap_s=0.01))
     return engine, store, settings, registry
+
+
+def build_csv_run(folder: Path, kind: str = "openai") -> Path:
+    """A finished csv_agent run on tips against the stub, in ``folder/wb.db`` (its path)."""
+    import asyncio
+    import os
+
+    from workbench.core.experiments import load_experiment_config, run_experiment
+
+    async def record() -> None:
+        with StubServer() as stub:
+            engine, store, settings, registry = setup(folder, stub, kind)
+            config = load_experiment_config(CONFIG)
+            await run_experiment(store, registry, settings, config, engine=engine)
+            await registry.aclose()
+            store.close()
+
+    before = os.environ.get(KEY_ENV)
+    os.environ[KEY_ENV] = "sk-csv-test-key-123456"
+    try:
+        asyncio.run(record())
+    finally:
+        if before is None:
+            del os.environ[KEY_ENV]
+        else:
+            os.environ[KEY_ENV] = before
+    return folder / "wb.db"

@@ -297,3 +297,37 @@ def test_prompts_try_tab(snap_compare: SnapCompare, workspace: Store, size: Any)
     _fixed_prompts(workspace)
     app = build(workspace)
     assert snap_compare(app, terminal_size=size, run_before=after("2", "ctrl+t"))
+
+
+@pytest.fixture
+def csv_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """A finished csv_agent run on tips, recorded against the stub (``wb.db``, relative)."""
+    from tests.csv_stub import build_csv_run
+
+    build_csv_run(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with open_store("wb.db") as store:
+        yield store
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tables_profile_and_rows(
+    snap_compare: SnapCompare, csv_workspace: Store, size: Any
+) -> None:
+    app = build(csv_workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("6", "full_stop"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tables_question(snap_compare: SnapCompare, csv_workspace: Store, size: Any) -> None:
+    app = build(csv_workspace)
+    assert snap_compare(app, terminal_size=size, run_before=after("6", "enter"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_tables_conversation_stepper(
+    snap_compare: SnapCompare, csv_workspace: Store, size: Any
+) -> None:
+    app = build(csv_workspace)
+    keys = ("6", "enter", "enter", "down", "down", "enter", "j")
+    assert snap_compare(app, terminal_size=size, run_before=after(*keys))

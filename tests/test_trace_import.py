@@ -138,5 +138,8 @@ def test_demo_records_the_run_once(tmp_path: Path) -> None:
     assert any(line.startswith("runs: recorded run") for line in first)
     assert not any(line.startswith("runs:") for line in prepare_demo(tmp_path))
     with open_store(tmp_path / "workbench.db") as s:
-        assert s.scalar("SELECT COUNT(*) FROM runs") == 1
-        assert s.scalar("SELECT COUNT(*) FROM samples") == 800
+        # the traces' run, and the recorded csv_agent run for Tables (test_tables_screen)
+        assert s.scalar("SELECT COUNT(*) FROM runs WHERE kind = 'calibration'") == 1
+        assert s.scalar("SELECT COUNT(*) FROM runs WHERE kind = 'csv_agent'") == 1
+        calibration = "SELECT id FROM runs WHERE kind = 'calibration'"
+        assert s.scalar(f"SELECT COUNT(*) FROM samples WHERE run_id = ({calibration})") == 800

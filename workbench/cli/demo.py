@@ -2,7 +2,8 @@
 
 Besides the samples and prompts, the published GPT-3 solutions to the sample
 GSM8K problems are recorded as a graded calibration run, so Runs, Traces, Plots
-and the Problems screen's solve rates show real results without any API key.
+and the Problems screen's solve rates show real results without any API key; a
+csv_agent run on tips, recorded from the tests' stub conversations, fills Tables.
 Idempotent: the samples are imported, the default prompts seeded and the traces
 recorded only when missing, so a second ``make demo`` opens straight away.
 """
@@ -36,7 +37,20 @@ def prepare_demo(folder: Path) -> list[str]:
         done += _import_samples(store)
         done += _seed_prompts(store)
         done += _record_traces(store, folder)
+        done += _record_csv_run(store)
     return done
+
+
+def _record_csv_run(store: Store) -> list[str]:
+    """A recorded csv_agent run on tips, for the Tables screen (once)."""
+    from workbench.core.csv_agent.recorded import load_recording
+    from workbench.core.errors import InputError
+
+    try:
+        result = load_recording(store)
+    except InputError as exc:
+        return [f"tables: csv_agent run not recorded: {exc}"]
+    return [f"tables: {result.summary()}"] if result.created else []
 
 
 def _record_traces(store: Store, folder: Path) -> list[str]:

@@ -50,6 +50,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "runs": ("3", "Runs"),
     "traces": ("4", "Traces"),
     "plots": ("5", "Plots"),
+    "tables": ("6", "Tables"),
 }
 
 _SECTIONS_GROUP = Binding.Group("sections", compact=True)
@@ -89,6 +90,12 @@ def _plots_screen() -> type[Screen[Any]]:
     return PlotsScreen
 
 
+def _tables_screen() -> type[Screen[Any]]:
+    from workbench.tui.screens.tables import TablesScreen
+
+    return TablesScreen
+
+
 #: mode name -> its screen class, loaded on first use
 SECTION_SCREENS: dict[str, Callable[[], type[Screen[Any]]]] = {
     "home": lambda: HomeScreen,
@@ -97,6 +104,7 @@ SECTION_SCREENS: dict[str, Callable[[], type[Screen[Any]]]] = {
     "runs": _runs_screen,
     "traces": _traces_screen,
     "plots": _plots_screen,
+    "tables": _tables_screen,
 }
 
 
@@ -105,7 +113,7 @@ def _mode_factory(load: Callable[[], type[Screen[Any]]]) -> Callable[[], Screen[
 
 
 class WorkbenchApp(App[None]):
-    """Problems, Prompts, Runs, Traces and Plots as top-level modes."""
+    """Problems, Prompts, Runs, Traces, Plots and Tables as top-level modes."""
 
     TITLE = "workbench"
     CSS_PATH = "app.tcss"
