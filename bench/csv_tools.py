@@ -203,7 +203,7 @@ def bench_conversations(n: int, concurrency: int = 200, latency: float = 0.05) -
                     "student": "stub:s",
                     "questions_per_table": 1,
                     "explore_turns": 2,
-                    "stages": ["csv_generate", "csv_best_of_n"],
+                    "run_stages": ["csv_generate", "csv_best_of_n"],
                     "samples": n,
                     "max_turns": 10,
                     "check_fragile": False,
