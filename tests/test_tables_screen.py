@@ -94,7 +94,8 @@ async def test_tables_questions_and_stepper_by_keys(db: Path) -> None:
         assert screen.level == Level.QUESTIONS
         text = detail(app)
         assert (
-            SUNDAY["question"] in text and "pass rate 100% (3/3 attempts, 95% CI 44%–100%)" in text
+            SUNDAY["question"] in text
+            and "pass rate 100.0% (3/3 attempts, 95% CI 43.9%–100.0%)" in text
         )
         assert "hint" in text and "    n2 compute(expression=mean(tip), frame=sun)" in text
         await pilot.press("j", "j")  # the rejected ones follow
@@ -274,4 +275,4 @@ async def test_a_run_launched_from_tables_runs_in_runs_and_shows_here(
         run = store.get_run(monitor.run_id)
         assert run["kind"] == "csv_agent" and run["config"]["tables"] == ["tips"]
         await pilot.press("escape", "6", "r", "enter")
-        assert "pass rate 100% (2/2 attempts" in detail(app)
+        assert "pass rate 100.0% (2/2 attempts" in detail(app)

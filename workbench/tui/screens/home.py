@@ -56,7 +56,7 @@ def render_summary(s: WorkspaceSummary) -> str:
     lines += [
         "",
         "[b $accent]1[/] Problems  [b $accent]2[/] Prompts  [b $accent]3[/] Runs  "
-        "[b $accent]4[/] Traces  [b $accent]5[/] Plots",
+        "[b $accent]4[/] Traces  [b $accent]5[/] Plots  [b $accent]6[/] Tables",
         "",
         "[dim]? keys for this screen · ctrl+p all commands · q quit[/dim]",
     ]

@@ -20,6 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from workbench.core.analysis.stats import format_bound, format_percent
 from workbench.core.views import tables as views
 from workbench.tui.commands import PaletteCommand
 from workbench.tui.live_runs import LaunchRun
@@ -269,9 +270,10 @@ class TablesScreen(Screen[None]):
         rate = q.pass_rate
         if rate is not None:
             out.append("\npass rate ", "bold")
+            # the one rounding rule every surface uses (analysis.stats)
             out.append(
-                f"{rate.rate:.0%} ({rate.correct}/{rate.n} attempts, "
-                f"95% CI {rate.low:.0%}–{rate.high:.0%})\n"
+                f"{format_percent(rate.correct, rate.n)} ({rate.correct}/{rate.n} attempts, "
+                f"95% CI {format_bound(rate.low, rate.n)}–{format_bound(rate.high, rate.n)})\n"
             )
         if q.constraints:
             out.append("\nconstraints ", "bold")
