@@ -16,6 +16,8 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
+from workbench.core.analysis.stats import format_bound
+
 #: ask for more when the cursor or the viewport is this many rows from the end
 LOOKAHEAD_ROWS = 60
 
@@ -25,7 +27,7 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("id", "id", 24),
     ("level", "level / subject", 22),
     ("steps", "steps", 5),
-    ("solve", "solve", 5),
+    ("solve", "solve", 6),
     ("bin", "bin", 6),
     ("question", "question", 90),  # last: the one column that may run off the right edge
 )
@@ -67,7 +69,9 @@ def row_cells(row: Any, selected: bool, preview: str = "") -> list[Text]:
         Text(short_id(str(_get(row, "id")), _get(row, "dataset_id"))),
         Text(where or "—"),
         Text(str(n_steps if n_steps is not None else ""), justify="right"),
-        Text("—" if rate is None else f"{rate:.0%}", justify="right"),
+        # the one rounding rule (half up, one decimal for a handful of samples): 37.5% stays
+        # 37.5%, never "38%"
+        Text("—" if rate is None else format_bound(rate, 1), justify="right"),
         Text(str(_get(row, "bin") or "—")),
         Text(preview, style="dim", no_wrap=True, overflow="ellipsis"),
     ]
