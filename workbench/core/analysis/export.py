@@ -117,7 +117,7 @@ def write_jsonl(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
     """Write rows as JSON lines; returns the number written."""
     n = 0  # orjson: a million rows, and the encoder is most of an export's time
     options = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
-    with _open_binary_out(path) as fh:
+    with _open_out(path, binary=True) as fh:
         for row in rows:
             fh.write(orjson.dumps(row, default=str, option=options))
             n += 1
@@ -148,18 +148,14 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _open_binary_out(path: str | Path) -> Any:
-    p = Path(path)
-    _open_out(p).close()  # the same one-line errors as the text formats
-    return p.open("wb")
-
-
-def _open_out(path: str | Path, newline: str | None = None) -> Any:
+def _open_out(path: str | Path, newline: str | None = None, *, binary: bool = False) -> Any:
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{p}: is a directory; give a file path")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
+        if binary:
+            return p.open("wb")
         return p.open("w", encoding="utf-8", newline=newline)
     except OSError as exc:
         raise InputError(f"{p}: cannot write: {exc.strerror or exc}") from None

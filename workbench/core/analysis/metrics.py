@@ -295,33 +295,28 @@ def sample_kind(stage: str, payload: Any, *, run_kind: str = "") -> SampleKind:
         if p.get("perturbed") is False or p.get("prefix_kind") == "original":
             return SampleKind.CONTROL_CONTINUATION
         return SampleKind.PERTURBED_CONTINUATION
-    if stage == "control":
-        return SampleKind.CONTROL_CONTINUATION
-    if stage == "check":
-        return SampleKind.CHECK
-    if stage == "judge":
-        return SampleKind.JUDGE_VERDICT
     if stage.startswith("perturb"):
         return SampleKind.PERTURBATION
-    if stage == "vote":
-        return SampleKind.VOTE
-    if stage == "resolve":
-        return SampleKind.RESOLUTION
-    if stage == "weak-solve":
-        return SampleKind.STRAIGHT_SHOT
-    if stage == "locate":
-        return SampleKind.CRITIQUE
-    if stage == "step-check":
-        return SampleKind.STEP_VERDICT
-    if stage == "resample":
-        return SampleKind.RESAMPLED_STEP
-    if stage == "backtrack":
-        return SampleKind.BACKTRACK
     if stage in ("solve", "plan"):
         if run_kind == "methods" or p.get("method"):
             return SampleKind.METHOD_SAMPLE
         return SampleKind.STRAIGHT_SHOT
-    return SampleKind.OTHER
+    return _KIND_OF_STAGE.get(stage, SampleKind.OTHER)
+
+
+#: stages whose samples are one kind whatever their payload
+_KIND_OF_STAGE: dict[str, SampleKind] = {
+    "control": SampleKind.CONTROL_CONTINUATION,
+    "check": SampleKind.CHECK,
+    "judge": SampleKind.JUDGE_VERDICT,
+    "vote": SampleKind.VOTE,
+    "resolve": SampleKind.RESOLUTION,
+    "weak-solve": SampleKind.STRAIGHT_SHOT,
+    "locate": SampleKind.CRITIQUE,
+    "step-check": SampleKind.STEP_VERDICT,
+    "resample": SampleKind.RESAMPLED_STEP,
+    "backtrack": SampleKind.BACKTRACK,
+}
 
 
 # -- values ---------------------------------------------------------------------------
